@@ -1,0 +1,28 @@
+# The README's two commands: `make repro` (set-up + the main job) and `make test` (set-up + tests).
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+export PATH := $(BIN):$(PATH)
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: setup repro test benchmark
+
+setup: $(VENV)/.installed
+
+# torch first, pinned, so pip takes the local CPU wheel instead of a CUDA build.
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0 "setuptools>=77.0.3,<82"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[test]"
+	touch $@
+
+repro: setup
+	dvc repro
+
+test: setup
+	python -m pytest
+
+benchmark: setup
+	python -m benchmarks.seed_batching
+	python -m benchmarks.env_throughput

@@ -1,0 +1,74 @@
+"""One registry of every task: ``TASKS`` lists the ids, ``make`` builds a ParallelEnv."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+
+from pettingzoo import ParallelEnv
+
+from envs import (
+    cooperative_navigation,
+    iac_predator_prey,
+    matrix_game,
+    multi_pendulum,
+    multiwalker,
+    simple_world,
+    treasure_collection,
+    vm3ac_predator_prey,
+)
+from envs.batched import BatchedEnv
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task module's constructor and its episode limit, both taking the same kwargs."""
+
+    make: Callable[..., ParallelEnv]
+    episode_limit: Callable[..., int]
+
+
+def _task(module: ModuleType) -> Task:
+    return Task(module.make, module.episode_limit)
+
+
+TASKS: dict[str, Task] = {
+    # VM3-AC (AAMAS 2023) §6
+    "multiwalker": _task(multiwalker),
+    "vm3ac_predator_prey": _task(vm3ac_predator_prey),
+    "treasure_collection": _task(treasure_collection),
+    "cooperative_navigation": _task(cooperative_navigation),
+    # IAC (AAMAS 2021) §3 and §5.1
+    "matrix_game": _task(matrix_game),
+    "simple_world": _task(simple_world),
+    "multi_pendulum": _task(multi_pendulum),
+    "iac_predator_prey": _task(iac_predator_prey),
+    "iac_po_predator_prey": Task(iac_predator_prey.make_po, iac_predator_prey.episode_limit),
+}
+
+
+def check(task_id: str, kwargs: dict) -> None:
+    """Raise ValueError naming the problem if task_id or one of kwargs is not known."""
+    if task_id not in TASKS:
+        raise ValueError(f"unknown task '{task_id}' (known: {', '.join(sorted(TASKS))})")
+    accepted = inspect.signature(TASKS[task_id].make).parameters
+    for key in kwargs:
+        if key not in accepted:
+            raise ValueError(
+                f"task '{task_id}' has no setting '{key}' (has: {', '.join(accepted)})"
+            )
+
+
+def make(task_id: str, **kwargs) -> ParallelEnv:
+    """Build task ``task_id`` as a PettingZoo ParallelEnv."""
+    check(task_id, kwargs)
+    return TASKS[task_id].make(**kwargs)
+
+
+def make_batched(task_id: str, n_copies: int, **kwargs) -> BatchedEnv:
+    """``n_copies`` copies of a task behind the batched array interface."""
+    check(task_id, kwargs)
+    task = TASKS[task_id]
+    return BatchedEnv(lambda: task.make(**kwargs), n_copies, task.episode_limit(**kwargs))

@@ -1,0 +1,89 @@
+"""Stage ``aggregate``: every run's curves and evaluation into the tables figures read.
+
+Writes ``results/curves.csv`` (run, algorithm, task, step, seed, return),
+``results/final.csv`` (one row per run, latent mode and seed), ``results/metrics.json`` (per run:
+the final evaluation's mean and 95% CI over seeds; DVC metrics) and
+``results/plots/curves/<run>.csv`` (mean and 95% CI over seeds per step; DVC plots).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from pipeline import layout
+from pipeline.params import Run, load_runs
+from pipeline.staging import publish, staging, write_json
+from pipeline.statistics import mean_ci95
+
+
+def read_run(run: Run) -> tuple[pd.DataFrame, dict]:
+    folder = layout.run_dir(run.name)
+    try:
+        curves = pd.read_csv(folder / "curves.csv")
+        evaluation = json.loads((folder / "eval.json").read_text())
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"aggregate: run {run.name} has no readable results ({err})") from None
+    if sorted(curves["seed"].unique()) != sorted(run.seeds):
+        raise SystemExit(
+            f"aggregate: {folder / 'curves.csv'} has seeds {sorted(curves['seed'].unique())}, "
+            f"params.yaml says {list(run.seeds)}"
+        )
+    return curves, evaluation
+
+
+def curve_summary(curves: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for step, group in curves.groupby("step", sort=True):
+        mean, low, high = mean_ci95(group["return"])
+        rows.append(
+            {
+                "step": step,
+                "mean_return": mean,
+                "ci95_low": low,
+                "ci95_high": high,
+                "seeds": len(group),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    _, runs = load_runs()
+    all_curves, finals, metrics = [], [], {}
+    with staging("aggregate") as folder:
+        (folder / "curves").mkdir()
+        for run in runs.values():
+            curves, evaluation = read_run(run)
+            all_curves.append(curves.assign(run=run.name, algorithm=run.algorithm, task=run.task))
+            curve_summary(curves).to_csv(folder / "curves" / f"{run.name}.csv", index=False)
+            for mode, result in evaluation["latent_modes"].items():
+                for seed, per_seed in result["per_seed"].items():
+                    finals.append(
+                        {
+                            "run": run.name,
+                            "algorithm": run.algorithm,
+                            "task": run.task,
+                            "latent": mode,
+                            "seed": int(seed),
+                            "return": per_seed["mean"],
+                        }
+                    )
+            metrics[run.name] = {
+                "eval_return_mean": evaluation["mean"],
+                "eval_return_ci95_low": evaluation["ci95"][0],
+                "eval_return_ci95_high": evaluation["ci95"][1],
+                "seeds": len(run.seeds),
+            }
+        columns = ["run", "algorithm", "task", "step", "seed", "return"]
+        pd.concat(all_curves)[columns].to_csv(folder / "curves.csv", index=False)
+        pd.DataFrame(finals).to_csv(folder / "final.csv", index=False)
+        publish(folder / "curves.csv", layout.RESULTS / "curves.csv")
+        publish(folder / "final.csv", layout.RESULTS / "final.csv")
+        publish(folder / "curves", layout.CURVE_PLOTS)
+        write_json(layout.RESULTS / "metrics.json", metrics)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Stage ``figures``: learning-curve figures from ``results/plots/curves/<run>.csv`` only.
+
+Each entry under ``figures`` in params.yaml becomes ``figures/<paper>/<name>.{png,pdf}``: the
+mean over seeds with its 95% confidence band, x = environment steps, y = the average of all
+agents' rewards per episode (VM3-AC §6, Fig. 3).
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from pipeline import layout  # noqa: E402
+from pipeline.params import load_runs  # noqa: E402
+from pipeline.staging import publish, staging  # noqa: E402
+
+Y_LABEL = "Average reward per episode"
+
+
+def draw(name: str, figure: dict, folder) -> None:
+    fig, ax = plt.subplots(figsize=(4.8, 3.6))
+    for label, curve in figure["curves"].items():
+        path = layout.CURVE_PLOTS / f"{curve['run']}.csv"
+        try:
+            data = pd.read_csv(path)
+        except OSError as err:
+            raise SystemExit(
+                f"figures: {name} needs {path}, which cannot be read ({err})"
+            ) from None
+        ax.plot(data["step"], data["mean_return"], color=curve.get("color"), label=label)
+        ax.fill_between(
+            data["step"],
+            data["ci95_low"],
+            data["ci95_high"],
+            color=curve.get("color"),
+            alpha=0.2,
+            linewidth=0,
+        )
+    ax.set(title=figure.get("title", name), xlabel="Environment steps", ylabel=Y_LABEL)
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
+    ax.legend(loc="best", fontsize="small")
+    fig.tight_layout()
+    out = folder / figure["paper"]
+    out.mkdir(exist_ok=True)
+    fig.savefig(out / f"{name}.png", dpi=150)
+    fig.savefig(out / f"{name}.pdf", metadata={"CreationDate": None})  # byte-stable PDFs
+    plt.close(fig)
+
+
+def main() -> None:
+    params, _ = load_runs()
+    sns.set_theme(style="whitegrid")
+    with staging("figures") as folder:
+        for name, figure in params.get("figures", {}).items():
+            draw(name, figure, folder)
+        publish(folder, layout.FIGURES)
+
+
+if __name__ == "__main__":
+    main()

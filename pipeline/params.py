@@ -1,0 +1,260 @@
+"""Read params.yaml once and check all of it before a stage writes anything.
+
+A problem stops the stage with one line naming the key (``ParamsError``); the stage entry
+points turn it into ``SystemExit`` so no traceback hides the message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import envs
+from algorithms import FAMILIES
+from pipeline.rollout import Budget
+
+PARAMS_FILE = Path("params.yaml")
+SECTIONS = {"profile", "profiles", "seeds", "evaluation", "tasks", "algorithms", "runs", "figures"}
+LATENT_MODES = ("zero", "sampled")
+
+
+class ParamsError(Exception):
+    """A bad value in params.yaml; the message starts with the key."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    episodes: int  # deterministic episodes per seed (VM3-AC §6.1: 20)
+    env_seed_start: int  # episode e is played on env seed env_seed_start + e
+    latent_modes: tuple[
+        str, ...
+    ]  # z at execution for runs with a latent; the first is the headline
+
+    @property
+    def env_seeds(self) -> list[int]:
+        return list(range(self.env_seed_start, self.env_seed_start + self.episodes))
+
+    def curve_env_seeds(self, episodes: int) -> list[int]:
+        """Learning-curve points replay the first evaluation episodes."""
+        return list(range(self.env_seed_start, self.env_seed_start + episodes))
+
+
+@dataclass(frozen=True)
+class Run:
+    """Everything one train/evaluate stage needs, resolved from params.yaml."""
+
+    name: str
+    algorithm: str
+    family: str
+    settings: Any  # the family's settings dataclass
+    task: str
+    task_id: str
+    task_kwargs: dict
+    seeds: tuple[int, ...]
+    budget: Budget
+    evaluation: Evaluation
+
+
+def _require(ok: bool, key: str, problem: str) -> None:
+    if not ok:
+        raise ParamsError(f"{key}: {problem}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _mapping(value, key: str) -> dict:
+    _require(isinstance(value, dict), key, f"must be a mapping, got {value!r}")
+    return value
+
+
+def _known_keys(section: dict, allowed, key: str) -> None:
+    for name in section:
+        _require(
+            name in allowed, f"{key}.{name}", f"unknown key (allowed: {', '.join(sorted(allowed))})"
+        )
+
+
+def _seeds(value, key: str) -> tuple[int, ...]:
+    _require(
+        isinstance(value, list) and len(value) > 0, key, f"must be a non-empty list, got {value!r}"
+    )
+    _require(
+        all(_is_int(s) and s >= 0 for s in value),
+        key,
+        f"seeds must be integers >= 0, got {value!r}",
+    )
+    _require(len(set(value)) == len(value), key, f"seeds repeat: {value!r}")
+    return tuple(value)
+
+
+def _positive_ints(section: dict, key: str, names) -> None:
+    for name in names:
+        _require(name in section, key, f"missing '{name}'")
+        value = section[name]
+        _require(
+            _is_int(value) and value > 0, f"{key}.{name}", f"must be an integer > 0, got {value!r}"
+        )
+
+
+def _budget(params: dict) -> Budget:
+    profiles = _mapping(params.get("profiles"), "profiles")
+    name = params.get("profile")
+    _require(
+        name in profiles, "profile", f"'{name}' is not one of the profiles ({', '.join(profiles)})"
+    )
+    for pname, profile in profiles.items():
+        budget_keys = [f.name for f in fields(Budget)]
+        _known_keys(_mapping(profile, f"profiles.{pname}"), budget_keys, f"profiles.{pname}")
+        _positive_ints(profile, f"profiles.{pname}", budget_keys)
+    return Budget(**profiles[name])
+
+
+def _evaluation(params: dict) -> Evaluation:
+    section = _mapping(params.get("evaluation"), "evaluation")
+    _known_keys(section, [f.name for f in fields(Evaluation)], "evaluation")
+    _positive_ints(section, "evaluation", ["episodes"])
+    start = section.get("env_seed_start")
+    _require(
+        _is_int(start) and start >= 0,
+        "evaluation.env_seed_start",
+        f"must be an integer >= 0, got {start!r}",
+    )
+    modes = section.get("latent_modes")
+    _require(
+        isinstance(modes, list)
+        and modes
+        and all(m in LATENT_MODES for m in modes)
+        and len(set(modes)) == len(modes),
+        "evaluation.latent_modes",
+        f"must be a list of distinct modes from {LATENT_MODES}, got {modes!r}",
+    )
+    return Evaluation(section["episodes"], start, tuple(modes))
+
+
+def _settings(params: dict, run_name: str, run: dict):
+    """The run's algorithm settings: algorithms.<name> with runs.<run>.hyper on top."""
+    algorithms = _mapping(params.get("algorithms"), "algorithms")
+    name = run.get("algorithm")
+    _require(
+        name in algorithms,
+        f"runs.{run_name}.algorithm",
+        f"unknown algorithm '{name}' (known: {', '.join(algorithms)})",
+    )
+    base = dict(_mapping(algorithms[name], f"algorithms.{name}"))
+    family = base.pop("family", None)
+    _require(
+        family in FAMILIES,
+        f"algorithms.{name}.family",
+        f"unknown family '{family}' (known: {', '.join(FAMILIES)})",
+    )
+    hyper = _mapping(run.get("hyper", {}), f"runs.{run_name}.hyper")
+    cls = FAMILIES[family][1]
+    allowed = [f.name for f in fields(cls)]
+    _known_keys(base, allowed, f"algorithms.{name}")
+    _known_keys(hyper, allowed, f"runs.{run_name}.hyper")
+    merged = {**base, **hyper}
+    missing = [k for k in allowed if k not in merged]
+    _require(not missing, f"algorithms.{name}", f"missing settings: {', '.join(missing)}")
+    if isinstance(merged.get("hidden"), list):
+        merged["hidden"] = tuple(merged["hidden"])
+    try:
+        return name, family, cls(**merged)
+    except (ValueError, TypeError) as err:
+        field = str(err).split(":", 1)[0]
+        where = f"runs.{run_name}.hyper" if field in hyper else f"algorithms.{name}"
+        raise ParamsError(f"{where}.{err}") from None
+
+
+def _task(params: dict, run_name: str, run: dict) -> tuple[str, str, dict]:
+    tasks = _mapping(params.get("tasks"), "tasks")
+    name = run.get("task")
+    _require(
+        name in tasks, f"runs.{run_name}.task", f"unknown task '{name}' (known: {', '.join(tasks)})"
+    )
+    task = _mapping(tasks[name], f"tasks.{name}")
+    _known_keys(task, ["id", "kwargs"], f"tasks.{name}")
+    kwargs = _mapping(task.get("kwargs", {}), f"tasks.{name}.kwargs")
+    try:
+        envs.make(task.get("id"), **kwargs).close()  # catches unknown ids and impossible settings
+    except (ValueError, TypeError) as err:
+        raise ParamsError(f"tasks.{name}: {err}") from None
+    return name, task["id"], kwargs
+
+
+def load(path: Path = PARAMS_FILE) -> dict:
+    try:
+        params = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ParamsError(f"{path}: cannot be read ({err})".replace("\n", " ")) from None
+    params = _mapping(params, str(path))
+    _known_keys(params, SECTIONS, "params")
+    return params
+
+
+def resolve_runs(params: dict) -> dict[str, Run]:
+    """Check every section and every run; return the runs by name."""
+    budget, evaluation = _budget(params), _evaluation(params)
+    default_seeds = _seeds(params.get("seeds"), "seeds")
+    runs = _mapping(params.get("runs"), "runs")
+    _require(len(runs) > 0, "runs", "no runs")
+    resolved = {}
+    for run_name, run in runs.items():
+        _mapping(run, f"runs.{run_name}")
+        _known_keys(run, ["algorithm", "task", "hyper", "seeds"], f"runs.{run_name}")
+        algorithm, family, settings = _settings(params, run_name, run)
+        task, task_id, kwargs = _task(params, run_name, run)
+        seeds = _seeds(run["seeds"], f"runs.{run_name}.seeds") if "seeds" in run else default_seeds
+        eval_seeds = evaluation.curve_env_seeds(max(evaluation.episodes, budget.curve_episodes))
+        overlap = set(seeds) & set(eval_seeds)
+        _require(
+            not overlap,
+            "evaluation.env_seed_start",
+            f"evaluation env seeds overlap run {run_name}'s training env seeds: {sorted(overlap)}",
+        )
+        resolved[run_name] = Run(
+            run_name, algorithm, family, settings, task, task_id, kwargs, seeds, budget, evaluation
+        )
+    _check_figures(params, resolved)
+    return resolved
+
+
+def _check_figures(params: dict, runs: dict[str, Run]) -> None:
+    for name, figure in _mapping(params.get("figures", {}), "figures").items():
+        _mapping(figure, f"figures.{name}")
+        _known_keys(figure, ["paper", "title", "curves"], f"figures.{name}")
+        _require(
+            figure.get("paper") in ("vm3ac", "iac"),
+            f"figures.{name}.paper",
+            f"must be vm3ac or iac, got {figure.get('paper')!r}",
+        )
+        curves = _mapping(figure.get("curves"), f"figures.{name}.curves")
+        for label, curve in curves.items():
+            _mapping(curve, f"figures.{name}.curves.{label}")
+            _known_keys(curve, ["run", "color"], f"figures.{name}.curves.{label}")
+            _require(
+                curve.get("run") in runs,
+                f"figures.{name}.curves.{label}.run",
+                f"unknown run {curve.get('run')!r}",
+            )
+
+
+def load_runs(path: Path = PARAMS_FILE) -> tuple[dict, dict[str, Run]]:
+    """params.yaml read and checked, or SystemExit with one line naming the problem."""
+    try:
+        params = load(path)
+        return params, resolve_runs(params)
+    except ParamsError as err:
+        raise SystemExit(f"params.yaml: {err}") from None
+
+
+def run_from_argv(argv: list[str], runs: dict[str, Run]) -> Run:
+    if len(argv) != 1:
+        raise SystemExit("usage: python -m pipeline.<stage> RUN_NAME")
+    if argv[0] not in runs:
+        raise SystemExit(f"params.yaml: runs.{argv[0]}: no such run (runs: {', '.join(runs)})")
+    return runs[argv[0]]

@@ -1,0 +1,57 @@
+"""Shared helpers for the environment tests: seeded random rollouts of a ParallelEnv."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+
+def sample_action(space: spaces.Space, rng: np.random.Generator):
+    """A random action drawn from ``rng`` (not the space's own sampler), so tests control it."""
+    if isinstance(space, spaces.Discrete):
+        return int(rng.integers(space.n))
+    return rng.uniform(space.low, space.high).astype(space.dtype)
+
+
+def run_episode(env, seed: int, steps: int, action_seed: int = 0) -> list[np.ndarray]:
+    """Reset with ``seed``, take ``steps`` random steps; every obs/reward/done as flat arrays."""
+    rng = np.random.default_rng(action_seed)
+    obs, _ = env.reset(seed=seed)
+    out = [np.asarray(obs[a]) for a in env.agents]
+    for _ in range(steps):
+        if not env.agents:
+            break
+        live = list(env.agents)
+        actions = {a: sample_action(env.action_space(a), rng) for a in live}
+        obs, rew, term, trunc, _ = env.step(actions)
+        out += [np.asarray(obs[a]) for a in live]
+        out += [np.array([rew[a], term[a], trunc[a]], float) for a in live]
+    return out
+
+
+@pytest.fixture
+def episode():
+    return run_episode
+
+
+# ---- pipeline tests -------------------------------------------------------------------------
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def shrink(params: dict) -> dict:
+    """params.yaml cut to a budget that trains, updates and evaluates in seconds."""
+    params["profiles"]["smoke"] = {"env_steps": 50, "curve_interval": 25, "curve_episodes": 1}
+    params["evaluation"]["episodes"] = 2
+    for algorithm in params["algorithms"].values():
+        algorithm.update(learning_starts=25, batch_size=8, update_every=25, gradient_steps=2)
+    return params
+
+
+@pytest.fixture
+def tiny_params() -> dict:
+    """The repository's params.yaml, shrunk (runs, tasks and algorithms as they are)."""
+    import yaml
+
+    return shrink(yaml.safe_load((REPO / "params.yaml").read_text()))

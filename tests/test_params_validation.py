@@ -1,0 +1,115 @@
+"""Bad params stop a stage with one line naming the key, before anything is written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO
+
+from pipeline import aggregate, evaluate, figures, train
+
+
+def set_key(params: dict, dotted: str, value) -> None:
+    *path, last = dotted.split(".")
+    for key in path:
+        params = params[key]
+    if value is DELETE:
+        del params[last]
+    else:
+        params[last] = value
+
+
+DELETE = object()
+CASES = [
+    ("algorithms.vm3ac.beta", -0.5, "algorithms.vm3ac.beta: must be >= 0"),
+    ("runs.vm3ac_cn3.hyper", {"beta": -1.0}, "runs.vm3ac_cn3.hyper.beta: must be >= 0"),
+    ("runs.vm3ac_cn3.algorithm", "vm4ac", "runs.vm3ac_cn3.algorithm: unknown algorithm 'vm4ac'"),
+    ("runs.vm3ac_cn3.task", "chess", "runs.vm3ac_cn3.task: unknown task 'chess'"),
+    (
+        "tasks.cooperative_navigation_n3.id",
+        "chess",
+        "tasks.cooperative_navigation_n3: unknown task 'chess'",
+    ),
+    (
+        "tasks.cooperative_navigation_n3.kwargs.speed",
+        2,
+        "tasks.cooperative_navigation_n3: task 'cooperative_navigation' has no setting 'speed'",
+    ),
+    ("algorithms.vm3ac.family", "ppo", "algorithms.vm3ac.family: unknown family 'ppo'"),
+    ("algorithms.vm3ac.learning_rate", 0.1, "algorithms.vm3ac.learning_rate: unknown key"),
+    ("runs.vm3ac_cn3.epochs", 3, "runs.vm3ac_cn3.epochs: unknown key"),
+    ("evaluation.episodes", 0, "evaluation.episodes: must be an integer > 0"),
+    ("evaluation.latent_modes", ["zero", "random"], "evaluation.latent_modes: must be a list"),
+    ("evaluation.env_seed_start", 3, "evaluation.env_seed_start: evaluation env seeds overlap run"),
+    ("profiles.smoke.env_steps", 0, "profiles.smoke.env_steps: must be an integer > 0"),
+    ("profiles.paper.curve_interval", -10, "profiles.paper.curve_interval: must be an integer > 0"),
+    ("profiles.smoke.epochs", 5, "profiles.smoke.epochs: unknown key"),
+    ("profile", "huge", "profile: 'huge' is not one of the profiles"),
+    ("seeds", [], "seeds: must be a non-empty list"),
+    ("seeds", [0, 1, 1], "seeds: seeds repeat"),
+    ("seeds", [0, -1], "seeds: seeds must be integers >= 0"),
+    ("runs.ma_ac_cn3.seeds", [2, 2], "runs.ma_ac_cn3.seeds: seeds repeat"),
+    ("algorithms.vm3ac.hidden", [64, 0], "algorithms.vm3ac.hidden: must be a non-empty list"),
+    ("algorithms.vm3ac.gamma", DELETE, "algorithms.vm3ac: missing settings: gamma"),
+    (
+        "figures.fig3h_cooperative_navigation.curves.VM3-AC.run",
+        "nope",
+        "figures.fig3h_cooperative_navigation.curves.VM3-AC.run: unknown run",
+    ),
+    ("colour", "red", "params.colour: unknown key"),
+]
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("key,value,message", CASES, ids=[c[0] + "=" + repr(c[1]) for c in CASES])
+def test_bad_value_stops_every_stage_before_writing(key, value, message, workdir):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    set_key(params, key, value)
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    stages = [
+        lambda: train.main(["vm3ac_cn3"]),
+        lambda: evaluate.main(["vm3ac_cn3"]),
+        aggregate.main,
+        figures.main,
+    ]
+    for stage in stages:
+        with pytest.raises(SystemExit) as stopped:
+            stage()
+        text = str(stopped.value.code)
+        assert text.startswith(f"params.yaml: {message}"), text
+        assert "\n" not in text
+    assert sorted(p.name for p in workdir.iterdir()) == ["params.yaml"]
+
+
+def test_unknown_run_name_is_named(workdir):
+    (workdir / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    with pytest.raises(SystemExit, match="runs.nope: no such run"):
+        train.main(["nope"])
+    assert not (workdir / "results").exists()
+
+
+def test_stage_prints_one_line_and_fails(workdir):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["algorithms"]["vm3ac"]["beta"] = -1
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.train", "vm3ac_cn3"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "params.yaml: algorithms.vm3ac.beta: must be >= 0, got -1"
+    ]
+    assert sorted(p.name for p in Path(workdir).iterdir()) == ["params.yaml"]

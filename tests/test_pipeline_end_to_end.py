@@ -1,0 +1,123 @@
+"""The real pipeline on a tiny profile, in a temporary copy of the repository: `dvc repro`
+builds the figure, the evaluations and the metrics; a second `dvc repro` has nothing to do;
+editing one run's hyperparameter invalidates only that run's stages and what reads them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, shrink
+
+GENERATED = ("results", "figures", "dvc.lock", ".dvc/cache", ".dvc/tmp")
+
+
+def sh(cmd: list[str], cwd: Path, env: dict | None = None) -> str:
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+def copy_repo(dest: Path) -> None:
+    """Tracked and untracked-not-ignored files, without anything a previous run generated."""
+    listed = sh(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], REPO)
+    for name in filter(None, listed.split("\0")):
+        if name.startswith(GENERATED) or not (REPO / name).is_file():
+            continue
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, dest / name)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A copy of the repository after one tiny `dvc repro` (with an extra Sacred observer)."""
+    root = tmp_path_factory.mktemp("repo")
+    copy_repo(root)
+
+    params = shrink(yaml.safe_load((root / "params.yaml").read_text()))
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+    sh(["git", "init", "-q"], root)
+    sh(git + ["add", "-A"], root)
+    sh(git + ["commit", "-qm", "tiny"], root)
+    env = dict(
+        os.environ,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        DVC_NO_ANALYTICS="1",
+        HARNESS_SACRED_OBSERVER=str(root / "extra_observer"),
+    )
+    log = sh([sys.executable, "-m", "dvc", "repro"], root, env)
+    return root, params, env, log
+
+
+def test_repro_builds_figure_evaluations_and_metrics(built):
+    root, params, _, _ = built
+    for ext in ("png", "pdf"):
+        assert (root / f"figures/vm3ac/fig3h_cooperative_navigation.{ext}").stat().st_size > 1000
+    assert (root / "figures/vm3ac/fig3h_cooperative_navigation.png").read_bytes()[:4] == b"\x89PNG"
+    metrics = json.loads((root / "results/metrics.json").read_text())
+    assert set(metrics) == set(params["runs"])
+    for name in params["runs"]:
+        run = root / "results/runs" / name
+        evaluation = json.loads((run / "eval.json").read_text())
+        assert evaluation["episodes"] == params["evaluation"]["episodes"]
+        assert set(evaluation["latent_modes"][evaluation["headline_latent"]]["per_seed"]) == {
+            str(s) for s in params["seeds"]
+        }
+        assert metrics[name]["eval_return_mean"] == pytest.approx(evaluation["mean"])
+        low, high = metrics[name]["eval_return_ci95_low"], metrics[name]["eval_return_ci95_high"]
+        assert low < metrics[name]["eval_return_mean"] < high
+        curves = (run / "curves.csv").read_text().splitlines()
+        assert curves[0] == "step,seed,return"
+        steps = (
+            params["profiles"]["smoke"]["env_steps"]
+            // params["profiles"]["smoke"]["curve_interval"]
+        )
+        assert len(curves) - 1 == (steps + 1) * len(params["seeds"])
+        assert sorted(p.name for p in (run / "checkpoints").iterdir()) == sorted(
+            f"seed{s}.pt" for s in params["seeds"]
+        )
+        sacred = run / "sacred" / "train"
+        assert json.loads((sacred / "run.json").read_text())["status"] == "COMPLETED"
+        assert json.loads((sacred / "config.json").read_text())["run"] == name
+        assert "return.seed0" in json.loads((sacred / "metrics.json").read_text())
+    extra = [
+        json.loads(p.read_text())["status"] for p in (root / "extra_observer").glob("*/run.json")
+    ]
+    assert extra == ["COMPLETED"] * len(params["runs"])
+    assert not (root / "results/.staging").exists()
+
+
+def test_second_repro_has_nothing_to_do(built):
+    root, _, env, _ = built
+    log = sh([sys.executable, "-m", "dvc", "repro"], root, env)
+    assert "Data and pipelines are up to date." in log
+    assert "Running stage" not in log
+
+
+def test_dvc_metrics_and_plots_read_the_outputs(built):
+    root, params, env, _ = built
+    shown = json.loads(sh([sys.executable, "-m", "dvc", "metrics", "show", "--json"], root, env))
+    metrics = next(iter(shown.values()))["data"]["results/metrics.json"]["data"]
+    assert set(metrics) == set(params["runs"])
+    plots = json.loads(sh([sys.executable, "-m", "dvc", "plots", "show", "--json"], root, env))
+    assert not plots.get("errors")
+    assert f"results/plots/curves/{next(iter(params['runs']))}.csv" in plots["data"]
+
+
+def test_one_run_edited_invalidates_only_that_run(built):
+    root, params, env, _ = built
+    edited = yaml.safe_load((root / "params.yaml").read_text())
+    edited["runs"]["ma_ac_cn3"]["hyper"] = {"lr_actor": 0.001}
+    (root / "params.yaml").write_text(yaml.safe_dump(edited, sort_keys=False))
+    try:
+        status = json.loads(sh([sys.executable, "-m", "dvc", "status", "--json"], root, env))
+    finally:
+        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert set(status) == {"train@ma_ac_cn3", "evaluate@ma_ac_cn3", "aggregate"}
