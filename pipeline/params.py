@@ -170,20 +170,33 @@ def _settings(params: dict, run_name: str, run: dict):
         raise ParamsError(f"{where}.{err}") from None
 
 
-def _task(params: dict, run_name: str, run: dict) -> tuple[str, str, dict]:
+def _tasks(params: dict) -> dict[str, tuple[str, dict]]:
+    """Every task entry: a known id and settings that id accepts."""
     tasks = _mapping(params.get("tasks"), "tasks")
+    checked = {}
+    for name, task in tasks.items():
+        _known_keys(_mapping(task, f"tasks.{name}"), ["id", "kwargs"], f"tasks.{name}")
+        kwargs = _mapping(task.get("kwargs", {}), f"tasks.{name}.kwargs")
+        try:
+            envs.registry.check(task.get("id"), kwargs)
+        except ValueError as err:
+            raise ParamsError(f"tasks.{name}: {err}") from None
+        checked[name] = (task["id"], kwargs)
+    return checked
+
+
+def _task(tasks: dict, run_name: str, run: dict) -> tuple[str, str, dict]:
+    """The run's task, built once so impossible settings (an agent count, a map) stop here."""
     name = run.get("task")
     _require(
         name in tasks, f"runs.{run_name}.task", f"unknown task '{name}' (known: {', '.join(tasks)})"
     )
-    task = _mapping(tasks[name], f"tasks.{name}")
-    _known_keys(task, ["id", "kwargs"], f"tasks.{name}")
-    kwargs = _mapping(task.get("kwargs", {}), f"tasks.{name}.kwargs")
+    task_id, kwargs = tasks[name]
     try:
-        envs.make(task.get("id"), **kwargs).close()  # catches unknown ids and impossible settings
+        envs.make(task_id, **kwargs).close()
     except (ValueError, TypeError) as err:
         raise ParamsError(f"tasks.{name}: {err}") from None
-    return name, task["id"], kwargs
+    return name, task_id, kwargs
 
 
 def load(path: Path = PARAMS_FILE) -> dict:
@@ -200,6 +213,7 @@ def resolve_runs(params: dict) -> dict[str, Run]:
     """Check every section and every run; return the runs by name."""
     budget, evaluation = _budget(params), _evaluation(params)
     default_seeds = _seeds(params.get("seeds"), "seeds")
+    tasks = _tasks(params)
     runs = _mapping(params.get("runs"), "runs")
     _require(len(runs) > 0, "runs", "no runs")
     resolved = {}
@@ -207,7 +221,7 @@ def resolve_runs(params: dict) -> dict[str, Run]:
         _mapping(run, f"runs.{run_name}")
         _known_keys(run, ["algorithm", "task", "hyper", "seeds"], f"runs.{run_name}")
         algorithm, family, settings = _settings(params, run_name, run)
-        task, task_id, kwargs = _task(params, run_name, run)
+        task, task_id, kwargs = _task(tasks, run_name, run)
         seeds = _seeds(run["seeds"], f"runs.{run_name}.seeds") if "seeds" in run else default_seeds
         eval_seeds = evaluation.curve_env_seeds(max(evaluation.episodes, budget.curve_episodes))
         overlap = set(seeds) & set(eval_seeds)

@@ -39,6 +39,12 @@ CASES = [
         2,
         "tasks.cooperative_navigation_n3: task 'cooperative_navigation' has no setting 'speed'",
     ),
+    ("tasks.predator_prey_n2.id", "chess", "tasks.predator_prey_n2: unknown task 'chess'"),
+    (
+        "tasks.matrix_game.kwargs",
+        {"N": 3},
+        "tasks.matrix_game: task 'matrix_game' has no setting 'N'",
+    ),
     ("algorithms.vm3ac.family", "ppo", "algorithms.vm3ac.family: unknown family 'ppo'"),
     ("algorithms.vm3ac.learning_rate", 0.1, "algorithms.vm3ac.learning_rate: unknown key"),
     ("runs.vm3ac_cn3.epochs", 3, "runs.vm3ac_cn3.epochs: unknown key"),
@@ -87,6 +93,18 @@ def test_bad_value_stops_every_stage_before_writing(key, value, message, workdir
         text = str(stopped.value.code)
         assert text.startswith(f"params.yaml: {message}"), text
         assert "\n" not in text
+    assert sorted(p.name for p in workdir.iterdir()) == ["params.yaml"]
+
+
+def test_impossible_agent_count_of_a_run_task_is_named(workdir):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["tasks"]["predator_prey_n2"]["kwargs"]["N"] = 1
+    params["runs"]["vm3ac_cn3"]["task"] = "predator_prey_n2"
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(
+        SystemExit, match=r"^params.yaml: tasks.predator_prey_n2: vm3ac_predator_prey: N=1"
+    ):
+        train.main(["vm3ac_cn3"])
     assert sorted(p.name for p in workdir.iterdir()) == ["params.yaml"]
 
 
