@@ -78,7 +78,6 @@ def evaluate_run(run: Run) -> dict:
 def main(argv: list[str] | None = None) -> None:
     _, runs = load_runs()
     run = run_from_argv(sys.argv[1:] if argv is None else argv, runs)
-    torch.set_grad_enabled(False)
     write_json(layout.run_dir(run.name) / "eval.json", evaluate_run(run))
 
 
