@@ -18,12 +18,12 @@ Episodes never terminate; they are truncated at ``max_cycles``.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
+
+from envs.uniform_spaces import UniformSpaces
 
 
 def angle_normalize(x):
@@ -31,7 +31,7 @@ def angle_normalize(x):
     return ((x + np.pi) % (2 * np.pi)) - np.pi
 
 
-class MultiPendulum(ParallelEnv):
+class MultiPendulum(UniformSpaces, ParallelEnv):
     metadata = {"render_modes": [], "is_parallelizable": True, "name": "multi_pendulum"}
 
     def __init__(
@@ -68,14 +68,6 @@ class MultiPendulum(ParallelEnv):
         self.th = np.zeros(N)
         self.thdot = np.zeros(N)
         self.steps = 0
-
-    @functools.lru_cache(maxsize=None)
-    def observation_space(self, agent: str) -> spaces.Space:
-        return self._obs_space
-
-    @functools.lru_cache(maxsize=None)
-    def action_space(self, agent: str) -> spaces.Space:
-        return self._act_space
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         if seed is not None:

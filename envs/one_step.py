@@ -9,17 +9,18 @@ The episode ends by termination, not truncation: there is no next state to boots
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from envs.uniform_spaces import UniformSpaces
+
 _CONSTANT = np.ones(1, np.float32)  # one-hot of the single time step (harness choice)
 
 
-class OneStepGame(ParallelEnv):
+class OneStepGame(UniformSpaces, ParallelEnv):
     """Two-or-more agents act once; ``payoff(actions)`` is every agent's (shared) reward."""
 
     metadata = {"render_modes": [], "is_parallelizable": True}
@@ -27,21 +28,13 @@ class OneStepGame(ParallelEnv):
     def __init__(self, n_agents: int, action_space: spaces.Space, name: str):
         self.possible_agents = [f"agent_{i}" for i in range(n_agents)]
         self.agents: list[str] = []
-        self._action_space = action_space
+        self._act_space = action_space
         self._obs_space = spaces.Box(0.0, 1.0, (1,), np.float32)
         self.state_space = spaces.Box(0.0, 1.0, (1,), np.float32)
         self.metadata = {**self.metadata, "name": name}
 
     def payoff(self, actions: list[Any]) -> float:
         raise NotImplementedError
-
-    @functools.lru_cache(maxsize=None)
-    def observation_space(self, agent: str) -> spaces.Space:
-        return self._obs_space
-
-    @functools.lru_cache(maxsize=None)
-    def action_space(self, agent: str) -> spaces.Space:
-        return self._action_space
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         # Nothing is random in these games, so the seed only seeds the action spaces' samplers.

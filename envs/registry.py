@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 from pettingzoo import ParallelEnv
 
@@ -16,6 +17,8 @@ from envs import (
     multi_pendulum,
     multiwalker,
     simple_world,
+    smax_parallel,
+    smax_vectorised,
     treasure_collection,
     vm3ac_predator_prey,
 )
@@ -24,10 +27,15 @@ from envs.batched import BatchedEnv
 
 @dataclass(frozen=True)
 class Task:
-    """A task module's constructor and its episode limit, both taking the same kwargs."""
+    """A task module's constructor and its episode limit, both taking the same kwargs.
+
+    ``batched(n_copies, **kwargs)``, where a task has one, builds a natively vectorised batch
+    with BatchedEnv's interface and numbers; without it, B copies of ``make`` are wrapped.
+    """
 
     make: Callable[..., ParallelEnv]
     episode_limit: Callable[..., int]
+    batched: Callable[..., Any] | None = None
 
 
 def _task(module: ModuleType) -> Task:
@@ -46,6 +54,10 @@ TASKS: dict[str, Task] = {
     "multi_pendulum": _task(multi_pendulum),
     "iac_predator_prey": _task(iac_predator_prey),
     "iac_po_predator_prey": Task(iac_predator_prey.make_po, iac_predator_prey.episode_limit),
+    # VM3-AC (AAMAS 2023) §6: sparse SMAC on SMAX, maps 3m, 2s3z, 3s_vs_3z
+    "sparse_smac": Task(
+        smax_parallel.make, smax_parallel.episode_limit, smax_vectorised.make_batched
+    ),
 }
 
 
@@ -67,8 +79,13 @@ def make(task_id: str, **kwargs) -> ParallelEnv:
     return TASKS[task_id].make(**kwargs)
 
 
-def make_batched(task_id: str, n_copies: int, **kwargs) -> BatchedEnv:
-    """``n_copies`` copies of a task behind the batched array interface."""
+def make_batched(
+    task_id: str, n_copies: int, **kwargs
+) -> BatchedEnv | smax_vectorised.SparseSMACBatch:
+    """``n_copies`` copies of a task behind the batched array interface (natively vectorised
+    where the task has its own batch, e.g. SMAX)."""
     check(task_id, kwargs)
     task = TASKS[task_id]
+    if task.batched is not None:
+        return task.batched(n_copies, **kwargs)
     return BatchedEnv(lambda: task.make(**kwargs), n_copies, task.episode_limit(**kwargs))

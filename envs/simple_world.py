@@ -34,7 +34,7 @@ class SimpleWorld(OneStepGame):
 
     def payoff(self, actions) -> float:
         # Out-of-bounds actions are clipped, as mpe2/PettingZoo clip continuous actions.
-        low, high = self._action_space.low[0], self._action_space.high[0]
+        low, high = self._act_space.low[0], self._act_space.high[0]
         a = np.clip([float(np.asarray(x).ravel()[0]) for x in actions], low, high)
         sq = np.sum((a[None, :] - self.means) ** 2, axis=1)
         return float(np.sum(self.heights * np.exp(-sq / (2.0 * self.variances))))

@@ -12,7 +12,7 @@ from pettingzoo.test import parallel_api_test, parallel_seed_test
 import envs
 from envs.registry import TASKS
 
-# Every task and agent count the papers run (VM3-AC §6, IAC §3/§5.1).
+# Every task and agent count (or SMAC map) the papers run (VM3-AC §6, IAC §3/§5.1).
 CONFIGS = [
     ("multiwalker", {"N": 3}),
     ("multiwalker", {"N": 4}),
@@ -28,6 +28,9 @@ CONFIGS = [
     ("multi_pendulum", {"N": 5, "graded": True}),
     ("iac_predator_prey", {}),
     ("iac_po_predator_prey", {}),
+    ("sparse_smac", {"map_name": "3m"}),
+    ("sparse_smac", {"map_name": "2s3z"}),
+    ("sparse_smac", {"map_name": "3s_vs_3z"}),
 ]
 STOCHASTIC = [c for c in CONFIGS if c[0] not in ("matrix_game", "simple_world")]
 
@@ -64,6 +67,7 @@ def test_every_task_is_registered():
         "multi_pendulum",
         "iac_predator_prey",
         "iac_po_predator_prey",
+        "sparse_smac",
     }
 
 
@@ -117,6 +121,7 @@ def test_multiwalker_default_limit_is_the_package_default():
         ("multiwalker", {"N": 1}, "got 1"),
         ("multi_pendulum", {"N": 0}, "got 0"),
         ("matrix_game", {"N": 3}, "no setting 'N'"),
+        ("sparse_smac", {"map_name": "4m"}, "unknown map '4m'"),
     ],
 )
 def test_bad_input_raises_one_line_naming_it(task, kwargs, words):

@@ -1,0 +1,206 @@
+"""SMAX (JaxMARL) as pure jitted transitions: one copy, and a batch of copies in one call.
+
+SMAC's allies are the learners and its enemies follow the built-in AI; in SMAX that is
+``HeuristicEnemySMAX``. This module wraps it in four functions, compiled once per map and
+setting per process (``dynamics`` caches them, so building many environments never compiles
+again) and shared by the ParallelEnv and the vectorised batch:
+
+- ``reset(key)`` and ``step(limit, key, state, actions)`` for one copy;
+- ``batched_reset(keys)`` and ``batched_step(limit, keys, states, actions)``: ``jit(vmap(.))``
+  of the same code, the step resetting finished copies inside the compiled call.
+
+Each copy carries its own PRNG key chain: a reset splits the key it is given into (next key,
+reset key) and a step into (next key, step key), so a copy's trajectory depends only on its seed
+and its actions, and the batch reproduces B separately stepped copies exactly.
+
+This is the only module that imports JAX and JaxMARL (about 3 s); the environments import it
+when first built, so ``import envs`` stays light.
+
+The episode limit is an argument, not a compile-time constant (SMAX's own ``max_steps`` is set
+out of reach), so changing it never recompiles. The step reports deaths; the sparse reward is
+computed from them on the host (``envs.smax_reward``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxmarl.environments.smax import (
+    HeuristicEnemySMAX,
+    Scenario,
+    map_name_to_scenario,
+    register_scenario,
+)
+
+from envs.smax_maps import MAPS, smac_map
+
+NO_LIMIT = 2**31 - 1  # SMAX's max_steps: our limit is applied in `step`, as an argument
+
+# Maps SMAX does not have (3s_vs_3z) become SMAX scenarios: allies first, fixed positions and
+# unit types (no SMACv2 generation).
+for _name, _map in MAPS.items():
+    if _map.unit_types is not None:
+        register_scenario(
+            _name,
+            Scenario(
+                unit_types=jnp.array(_map.unit_types, dtype=jnp.uint8),
+                num_allies=_map.allies,
+                num_enemies=_map.enemies,
+                smacv2_position_generation=False,
+                smacv2_unit_type_generation=False,
+            ),
+        )
+
+
+def scenario(map_name: str) -> Scenario:
+    """SMAX's scenario (unit types, team sizes) for a map of ``envs.smax_maps.MAPS``."""
+    smac_map(map_name)
+    return map_name_to_scenario(map_name)
+
+
+class First(NamedTuple):
+    """A copy right after reset."""
+
+    key: jax.Array
+    state: object  # HeuristicEnemySMAX state (a pytree)
+    obs: jax.Array  # [N, obs] float32, allies in order
+    world_state: jax.Array  # [state] float32: SMAX's world_state
+    avail: jax.Array  # [N, A] uint8 available actions
+
+
+class Transition(NamedTuple):
+    """A copy after one step (not reset)."""
+
+    key: jax.Array
+    state: object
+    obs: jax.Array
+    world_state: jax.Array
+    avail: jax.Array
+    enemy_deaths: jax.Array  # int32: enemy units alive before the step and dead after it
+    ally_deaths: jax.Array  # int32: the same for allied units
+    won: jax.Array  # bool: every enemy dead and at least one ally alive
+    terminated: jax.Array  # bool: one side (or both) wiped out
+    truncated: jax.Array  # bool: the episode limit reached with both sides alive
+
+
+class BatchedTransition(NamedTuple):
+    """All copies after one step; copies whose episode ended are already reset."""
+
+    next_obs: jax.Array  # [B, N, obs] observation the step produced (final one if it ended)
+    next_world_state: jax.Array  # [B, state]
+    enemy_deaths: jax.Array  # [B]
+    ally_deaths: jax.Array  # [B]
+    won: jax.Array  # [B]
+    terminated: jax.Array  # [B]
+    truncated: jax.Array  # [B]
+    key: jax.Array  # [B, 2] key chain, continued through the reset where one happened
+    state: object  # batched SMAX state to step next
+    obs: jax.Array  # [B, N, obs] observation to act on next
+    world_state: jax.Array  # [B, state]
+    avail: jax.Array  # [B, N, A] float32
+
+
+def _strong(tree):
+    """Drop weak types, so reset's state has exactly the avals step returns: one compilation."""
+    return jax.tree.map(lambda x: jax.lax.convert_element_type(x, x.dtype), tree)
+
+
+class SMAXDynamics:
+    """Jitted transitions of one SMAX map, allies controlled, enemies scripted."""
+
+    def __init__(self, map_name: str, walls_cause_death: bool):
+        self.env = HeuristicEnemySMAX(
+            scenario=scenario(map_name),
+            max_steps=NO_LIMIT,
+            walls_cause_death=walls_cause_death,
+        )
+        self.agents = list(self.env.agents)  # ally_0 .. ally_{N-1}
+        self.n_allies = self.env.num_allies
+        self.obs_dim = int(self.env.obs_size)
+        self.state_dim = int(self.env.state_size)
+        self.n_actions = int(self.env.num_ally_actions)
+        # SMAX's "stop" action: always available, the only one a dead unit has (SMAC's no-op).
+        self.noop = self.env.num_movement_actions - 1
+        self.reset = jax.jit(self._reset)
+        self.step = jax.jit(self._step)
+        self.batched_reset = jax.jit(jax.vmap(self._reset))
+        self.batched_step = jax.jit(jax.vmap(self._step_or_reset, in_axes=(None, 0, 0, 0)))
+
+    @staticmethod
+    def seed_key(seed: int) -> jax.Array:
+        """The start of a copy's key chain (JAX keeps the low 32 bits of the seed)."""
+        return jax.random.PRNGKey(int(seed))
+
+    @staticmethod
+    def to_host(arrays):
+        """Device arrays to writable NumPy copies (as other tasks give), one transfer."""
+        return jax.tree.map(np.array, jax.device_get(arrays))
+
+    def _stack(self, per_agent: dict) -> jax.Array:
+        return jnp.stack([per_agent[a] for a in self.agents])
+
+    def _reset(self, key: jax.Array) -> First:
+        key, reset_key = jax.random.split(key)
+        obs, state = self.env.reset(reset_key)
+        state = _strong(state)
+        avail = self._stack(self.env.get_avail_actions(state))
+        return First(key, state, self._stack(obs), obs["world_state"], avail)
+
+    def _step(self, limit: jax.Array, key: jax.Array, state, actions: jax.Array) -> Transition:
+        key, step_key = jax.random.split(key)
+        alive_before = state.state.unit_alive
+        obs, state, _, _, _ = self.env.step_env(
+            step_key, state, {a: actions[i] for i, a in enumerate(self.agents)}
+        )
+        alive = state.state.unit_alive
+        died = alive_before & ~alive  # SMAC counts a unit's death once, on the step it dies
+        n = self.n_allies
+        allies_wiped, enemies_wiped = ~jnp.any(alive[:n]), ~jnp.any(alive[n:])
+        terminated = allies_wiped | enemies_wiped
+        avail = self._stack(self.env.get_avail_actions(state))
+        return Transition(
+            key,
+            state,
+            self._stack(obs),
+            obs["world_state"],
+            avail,
+            jnp.sum(died[n:], dtype=jnp.int32),
+            jnp.sum(died[:n], dtype=jnp.int32),
+            enemies_wiped & ~allies_wiped,
+            terminated,
+            # A battle decided on the last step ends for good; only a pure time limit bootstraps.
+            (state.state.step >= limit) & ~terminated,
+        )
+
+    def _step_or_reset(self, limit, key, state, actions) -> BatchedTransition:
+        t = self._step(limit, key, state, actions)
+        first = self._reset(t.key)  # the key chain continues exactly as a later reset() would
+        done = t.terminated | t.truncated
+
+        def pick(after_reset, after_step):
+            return jax.tree.map(lambda x, y: jnp.where(done, x, y), after_reset, after_step)
+
+        return BatchedTransition(
+            t.obs,
+            t.world_state,
+            t.enemy_deaths,
+            t.ally_deaths,
+            t.won,
+            t.terminated,
+            t.truncated,
+            pick(first.key, t.key),
+            pick(first.state, t.state),
+            pick(first.obs, t.obs),
+            pick(first.world_state, t.world_state),
+            pick(first.avail, t.avail).astype(jnp.float32),
+        )
+
+
+@functools.lru_cache(maxsize=None)
+def dynamics(map_name: str, walls_cause_death: bool) -> SMAXDynamics:
+    """One compiled set of transitions per map and setting, shared by every env built here."""
+    return SMAXDynamics(map_name, walls_cause_death)
