@@ -22,8 +22,8 @@ from pipeline.staging import publish, staging  # noqa: E402
 Y_LABEL = "Average reward per episode"
 
 
-def draw(name: str, figure: dict, folder) -> None:
-    fig, ax = plt.subplots(figsize=(4.8, 3.6))
+def draw(name: str, figure: dict, style: dict, folder) -> None:
+    fig, ax = plt.subplots(figsize=(style["width"], style["height"]))
     for label, curve in figure["curves"].items():
         path = layout.CURVE_PLOTS / f"{curve['run']}.csv"
         try:
@@ -47,7 +47,7 @@ def draw(name: str, figure: dict, folder) -> None:
     fig.tight_layout()
     out = folder / figure["paper"]
     out.mkdir(exist_ok=True)
-    fig.savefig(out / f"{name}.png", dpi=150)
+    fig.savefig(out / f"{name}.png", dpi=style["dpi"])
     fig.savefig(out / f"{name}.pdf", metadata={"CreationDate": None})  # byte-stable PDFs
     plt.close(fig)
 
@@ -57,7 +57,7 @@ def main() -> None:
     sns.set_theme(style="whitegrid")
     with staging("figures") as folder:
         for name, figure in params.get("figures", {}).items():
-            draw(name, figure, folder)
+            draw(name, figure, params["figure_style"], folder)
         publish(folder, layout.FIGURES)
 
 

@@ -17,7 +17,10 @@ from algorithms import FAMILIES
 from pipeline.rollout import Budget
 
 PARAMS_FILE = Path("params.yaml")
-SECTIONS = {"profile", "profiles", "seeds", "evaluation", "tasks", "algorithms", "runs", "figures"}
+SECTIONS = {
+    "profile", "profiles", "seeds", "evaluation", "tasks", "algorithms", "runs", "figures",
+    "figure_style",
+}  # fmt: skip
 LATENT_MODES = ("zero", "sampled")
 
 
@@ -238,6 +241,15 @@ def resolve_runs(params: dict) -> dict[str, Run]:
 
 
 def _check_figures(params: dict, runs: dict[str, Run]) -> None:
+    style = _mapping(params.get("figure_style"), "figure_style")
+    _known_keys(style, ["width", "height", "dpi"], "figure_style")
+    for key in ("width", "height", "dpi"):
+        value = style.get(key)
+        _require(
+            isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0,
+            f"figure_style.{key}",
+            f"must be a number > 0, got {value!r}",
+        )
     for name, figure in _mapping(params.get("figures", {}), "figures").items():
         _mapping(figure, f"figures.{name}")
         _known_keys(figure, ["paper", "title", "curves"], f"figures.{name}")

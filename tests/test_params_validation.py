@@ -67,6 +67,7 @@ CASES = [
         "figures.fig3h_cooperative_navigation.curves.VM3-AC.run: unknown run",
     ),
     ("colour", "red", "params.colour: unknown key"),
+    ("figure_style.dpi", 0, "figure_style.dpi: must be a number > 0"),
 ]
 
 
