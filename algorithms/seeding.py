@@ -35,6 +35,3 @@ class SeedStreams:
 
     def integers(self, high: int, *shape: int) -> torch.Tensor:
         return torch.stack([torch.randint(high, shape, generator=g) for g in self.generators])
-
-    def get_state(self) -> list[torch.Tensor]:
-        return [g.get_state() for g in self.generators]

@@ -66,6 +66,7 @@ class BatchedEnv:
         self.envs = [factory() for _ in range(n_copies)]
         self.spec = spec_of(self.envs[0], episode_limit)
         self.agents = list(self.envs[0].possible_agents)
+        self._index = {a: i for i, a in enumerate(self.agents)}  # agent name -> row of actions
         self._returns = np.zeros(n_copies)
 
     @property
@@ -94,7 +95,7 @@ class BatchedEnv:
         infos = []
         for b, env in enumerate(self.envs):
             live = list(env.agents)
-            o, r, term, trunc, info = env.step({a: actions[b, self.agents.index(a)] for a in live})
+            o, r, term, trunc, info = env.step({a: actions[b, self._index[a]] for a in live})
             next_obs[b] = self._obs(o)
             next_state[b] = self._state(env)
             reward[b] = np.mean([r[a] for a in live])

@@ -46,7 +46,7 @@ def load_checkpoints(run: Run) -> list[dict]:
 
 def evaluate_run(run: Run) -> dict:
     checkpoints = load_checkpoints(run)
-    S, env_seeds = len(run.seeds), run.evaluation.env_seeds
+    S, env_seeds = len(run.seeds), run.evaluation.env_seeds()
     env = envs.make_batched(run.task_id, S * len(env_seeds), **run.task_kwargs)
     algo = FAMILIES[run.family][0](env.spec, run.seeds, run.settings)
     load_seed_slices(algo, [c["parameters"] for c in checkpoints])

@@ -7,6 +7,7 @@ from pathlib import Path
 RESULTS = Path("results")
 RUNS = RESULTS / "runs"
 CURVE_PLOTS = RESULTS / "plots" / "curves"
+STAGING = RESULTS / ".staging"  # stages build outputs here, then move them into place
 FIGURES = Path("figures")
 
 
@@ -14,5 +15,9 @@ def run_dir(run: str) -> Path:
     return RUNS / run
 
 
+def checkpoint_name(seed: int) -> str:
+    return f"seed{seed}.pt"
+
+
 def checkpoint(run: str, seed: int) -> Path:
-    return RUNS / run / "checkpoints" / f"seed{seed}.pt"
+    return RUNS / run / "checkpoints" / checkpoint_name(seed)

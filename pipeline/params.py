@@ -36,13 +36,10 @@ class Evaluation:
         str, ...
     ]  # z at execution for runs with a latent; the first is the headline
 
-    @property
-    def env_seeds(self) -> list[int]:
-        return list(range(self.env_seed_start, self.env_seed_start + self.episodes))
-
-    def curve_env_seeds(self, episodes: int) -> list[int]:
-        """Learning-curve points replay the first evaluation episodes."""
-        return list(range(self.env_seed_start, self.env_seed_start + episodes))
+    def env_seeds(self, episodes: int | None = None) -> list[int]:
+        """The evaluation env seeds; learning-curve points replay the first ``episodes``."""
+        n = self.episodes if episodes is None else episodes
+        return list(range(self.env_seed_start, self.env_seed_start + n))
 
 
 @dataclass(frozen=True)
@@ -226,7 +223,7 @@ def resolve_runs(params: dict) -> dict[str, Run]:
         algorithm, family, settings = _settings(params, run_name, run)
         task, task_id, kwargs = _task(tasks, run_name, run)
         seeds = _seeds(run["seeds"], f"runs.{run_name}.seeds") if "seeds" in run else default_seeds
-        eval_seeds = evaluation.curve_env_seeds(max(evaluation.episodes, budget.curve_episodes))
+        eval_seeds = evaluation.env_seeds(max(evaluation.episodes, budget.curve_episodes))
         overlap = set(seeds) & set(eval_seeds)
         _require(
             not overlap,

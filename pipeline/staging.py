@@ -11,13 +11,13 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-STAGING_ROOT = Path("results/.staging")
+from pipeline import layout
 
 
 @contextlib.contextmanager
 def staging(name: str) -> Iterator[Path]:
     """An empty folder for one stage's outputs, removed afterwards whatever happens."""
-    folder = STAGING_ROOT / name
+    folder = layout.STAGING / name
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     try:
@@ -25,7 +25,7 @@ def staging(name: str) -> Iterator[Path]:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         with contextlib.suppress(OSError):
-            STAGING_ROOT.rmdir()  # only if no other stage is staging
+            layout.STAGING.rmdir()  # only if no other stage is staging
 
 
 def publish(staged: Path, destination: Path) -> None:

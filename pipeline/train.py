@@ -36,7 +36,7 @@ def run_config(run: Run) -> dict:
         "task_kwargs": run.task_kwargs,
         "seeds": list(run.seeds),
         "budget": asdict(run.budget),
-        "curve_env_seeds": run.evaluation.curve_env_seeds(run.budget.curve_episodes),
+        "curve_env_seeds": run.evaluation.env_seeds(run.budget.curve_episodes),
         # Sacred seeds Python's, NumPy's and torch's global generators with this; the harness
         # draws nothing from them (every seed owns its streams), so it is fixed for the record.
         "seed": run.seeds[0],
@@ -47,7 +47,7 @@ def train(run: Run, folder: Path, log_scalar=None) -> None:
     """Train all seeds of ``run``; write curves.csv and one checkpoint per seed into folder."""
     S = len(run.seeds)
     env = envs.make_batched(run.task_id, S, **run.task_kwargs)
-    curve_seeds = run.evaluation.curve_env_seeds(run.budget.curve_episodes)
+    curve_seeds = run.evaluation.env_seeds(run.budget.curve_episodes)
     curve_env = envs.make_batched(run.task_id, S * len(curve_seeds), **run.task_kwargs)
     algo = FAMILIES[run.family][0](env.spec, run.seeds, run.settings)
     rows = []
@@ -75,7 +75,7 @@ def train(run: Run, folder: Path, log_scalar=None) -> None:
                 "spec": asdict(env.spec),
                 "parameters": seed_slice(algo, k),
             },
-            folder / "checkpoints" / f"seed{seed}.pt",
+            folder / "checkpoints" / layout.checkpoint_name(seed),
         )
 
 
