@@ -5,7 +5,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test benchmark
+.PHONY: setup repro test benchmark dvc.yaml
 
 setup: $(VENV)/.installed
 
@@ -17,7 +17,11 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[test]"
 	touch $@
 
-repro: setup
+# dvc.yaml is generated from params.yaml (per-run stages and code dependencies).
+dvc.yaml: setup
+	python -m pipeline.dvc_stages
+
+repro: dvc.yaml
 	dvc repro
 
 test: setup
@@ -25,4 +29,6 @@ test: setup
 
 benchmark: setup
 	python -m benchmarks.seed_batching
+	python -m benchmarks.update_efficiency
+	python -m benchmarks.recurrent_batching
 	python -m benchmarks.env_throughput

@@ -1,13 +1,30 @@
 """Learners in torch. No file I/O, no DVC, no Sacred, no params.yaml (ARCHITECTURE.md).
 
-``FAMILIES`` maps a family name (the ``family`` of an entry under ``algorithms`` in
-params.yaml) to its module class and its settings dataclass.
+``FAMILIES`` names every learner (the ``family`` of an entry under ``algorithms`` in
+params.yaml) and the class that implements it; ``learner(family)`` imports only that one.
+Each class carries its protocol entry (``algorithms/learner.py``): settings, loop, modes.
 """
 
-from algorithms.vm3ac import VM3AC, VM3ACSettings
+from __future__ import annotations
+
+import importlib
+
+from algorithms.learner import Learner
 
 FAMILIES = {
-    "vm3ac": (VM3AC, VM3ACSettings),
+    "vm3ac": "algorithms.vm3ac:VM3AC",  # VM3-AC, MA-AC, MA-SAC, VM3-AC without latent
+    "maddpg": "algorithms.maddpg:MADDPG",
+    "qmix": "algorithms.qmix:QMIX",
 }
 
-__all__ = ["FAMILIES"]
+
+def learner(family: str) -> type[Learner]:
+    module, name = FAMILIES[family].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def module_of(family: str) -> str:
+    return FAMILIES[family].split(":")[0]
+
+
+__all__ = ["FAMILIES", "learner", "module_of"]

@@ -4,7 +4,7 @@ which other seeds share the batch (ARCHITECTURE.md, "Runs, seeds and batching").
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -19,19 +19,41 @@ def stream_seed(seed: int, purpose: str) -> int:
 class SeedStreams:
     """One torch.Generator per seed for one purpose (init, exploration, replay, ...).
 
-    Draws have a leading seed axis; row k comes from seed k's generator alone.
+    Draws have a leading seed axis; row k comes from seed k's generator alone. With ``active``
+    (a ``[S]`` bool mask) only the active seeds draw: the others' generators do not move and
+    their rows are zeros, so a seed's stream never depends on when other seeds were busy.
     """
 
     def __init__(self, seeds: Sequence[int], purpose: str):
         self.generators = [torch.Generator().manual_seed(stream_seed(s, purpose)) for s in seeds]
 
-    def normal(self, *shape: int) -> torch.Tensor:
-        return torch.stack([torch.randn(shape, generator=g) for g in self.generators])
+    def _draw(self, one: Callable, shape, active) -> torch.Tensor:
+        rows = [
+            one(k, g) if active is None or active[k] else None
+            for k, g in enumerate(self.generators)
+        ]
+        template = next(r for r in rows if r is not None)
+        return torch.stack([torch.zeros_like(template) if r is None else r for r in rows])
 
-    def uniform(self, low: float, high: float, *shape: int) -> torch.Tensor:
-        return torch.stack(
-            [torch.empty(shape).uniform_(low, high, generator=g) for g in self.generators]
+    def normal(self, *shape: int, active: torch.Tensor | None = None) -> torch.Tensor:
+        return self._draw(lambda k, g: torch.randn(shape, generator=g), shape, active)
+
+    def uniform(
+        self, low: float, high: float, *shape: int, active: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return self._draw(
+            lambda k, g: torch.empty(shape).uniform_(low, high, generator=g), shape, active
         )
 
-    def integers(self, high: int, *shape: int) -> torch.Tensor:
-        return torch.stack([torch.randint(high, shape, generator=g) for g in self.generators])
+    def integers(
+        self, high: int | torch.Tensor, *shape: int, active: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Uniform in [0, high) (``high`` per seed if a tensor)."""
+        top = [int(high[k]) if torch.is_tensor(high) else int(high) for k in range(len(self))]
+        return self._draw(lambda k, g: torch.randint(top[k], shape, generator=g), shape, active)
+
+    def __len__(self) -> int:
+        return len(self.generators)
+
+    def get_state(self) -> list[torch.Tensor]:
+        return [g.get_state() for g in self.generators]

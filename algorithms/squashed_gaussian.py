@@ -36,8 +36,9 @@ class SquashedGaussianActor(nn.Module):
         self.net = StackedMLP(init, n_agents, obs_dim + z_dim, hidden, 2 * self.action_dim)
         low = torch.tensor(action_low, dtype=torch.float32)
         high = torch.tensor(action_high, dtype=torch.float32)
-        self.register_buffer("centre", (high + low) / 2)
-        self.register_buffer("half_range", (high - low) / 2)
+        # Constants of the task, not per-seed state: kept out of checkpoints.
+        self.register_buffer("centre", (high + low) / 2, persistent=False)
+        self.register_buffer("half_range", (high - low) / 2, persistent=False)
         self.log_std_min, self.log_std_max = log_std_bounds
 
     def forward(

@@ -25,10 +25,12 @@ class StackedLinear(nn.Module):
         self.weight = nn.Parameter(init.uniform(-bound, bound, n_agents, in_dim, out_dim))
         self.bias = nn.Parameter(init.uniform(-bound, bound, n_agents, 1, out_dim))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, members: slice = slice(None)) -> torch.Tensor:
+        """x ``[S, N', B, in]`` -> ``[S, N', B, out]``, N' the agents (members) selected."""
+        weight, bias = self.weight[:, members], self.bias[:, members]
         return torch.baddbmm(
-            self.bias.flatten(0, 1), x.flatten(0, 1), self.weight.flatten(0, 1)
-        ).unflatten(0, self.weight.shape[:2])
+            bias.flatten(0, 1), x.flatten(0, 1), weight.flatten(0, 1)
+        ).unflatten(0, weight.shape[:2])
 
 
 class StackedMLP(nn.Module):
@@ -43,7 +45,7 @@ class StackedMLP(nn.Module):
             StackedLinear(init, n_agents, a, b) for a, b in zip(sizes[:-1], sizes[1:])
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, members: slice = slice(None)) -> torch.Tensor:
         for layer in self.layers[:-1]:
-            x = torch.relu(layer(x))
-        return self.layers[-1](x)
+            x = torch.relu(layer(x, members))
+        return self.layers[-1](x, members)

@@ -1,9 +1,10 @@
 """Training throughput: the seeds of one run trained together versus one after another.
 
-    python -m benchmarks.seed_batching [--run vm3ac_cn3] [--env-steps 2000]
+    python -m benchmarks.seed_batching [--runs vm3ac_cn3 maddpg_cn3 ...] [--env-steps 2000]
 
-Both arms use the run's settings from params.yaml and the profile's curve settings, with
-``--env-steps`` per seed; throughput is environment steps (all seeds) per wall-clock second.
+For each run (default: one run per algorithm of params.yaml), both arms use the run's settings
+and the profile's curve settings, with ``--env-steps`` per seed; throughput is environment steps
+(all seeds) per wall-clock second. Learning-curve evaluations are part of both arms.
 """
 
 from __future__ import annotations
@@ -29,22 +30,25 @@ def timed_train(run) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", default="vm3ac_cn3")
+    parser.add_argument("--runs", nargs="*", help="run names (default: one per algorithm)")
     parser.add_argument("--env-steps", type=int, default=2000)
     args = parser.parse_args()
     _, runs = load_runs()
-    run = runs[args.run]
-    run = dataclasses.replace(run, budget=dataclasses.replace(run.budget, env_steps=args.env_steps))
-    total = args.env_steps * len(run.seeds)
-    batched = timed_train(run)
-    sequential = sum(timed_train(dataclasses.replace(run, seeds=(s,))) for s in run.seeds)
-    print(
-        f"run {run.name}: {len(run.seeds)} seeds x {args.env_steps} env steps, "
-        f"torch threads {torch.get_num_threads()}"
-    )
-    print(f"  batched    {batched:8.1f} s  {total / batched:8.1f} env steps/s")
-    print(f"  sequential {sequential:8.1f} s  {total / sequential:8.1f} env steps/s")
-    print(f"  batched / sequential throughput: {sequential / batched:.2f}x")
+    chosen = args.runs or list({r.algorithm: r.name for r in runs.values()}.values())
+    print(f"{args.env_steps} env steps per seed, torch threads {torch.get_num_threads()}")
+    print(f"{'run':20} {'seeds':>5} {'batched s':>9} {'steps/s':>8} {'seq. s':>8} {'steps/s':>8} {'ratio':>6}")
+    for name in chosen:
+        run = runs[name]
+        budget = dataclasses.replace(run.budget, env_steps=args.env_steps)
+        run = dataclasses.replace(run, budget=budget)
+        total = args.env_steps * len(run.seeds)
+        timed_train(dataclasses.replace(run, seeds=run.seeds[:1]))  # warm-up (compilation)
+        batched = timed_train(run)
+        sequential = sum(timed_train(dataclasses.replace(run, seeds=(s,))) for s in run.seeds)
+        print(
+            f"{name:20} {len(run.seeds):5} {batched:9.1f} {total / batched:8.0f} "
+            f"{sequential:8.1f} {total / sequential:8.0f} {sequential / batched:5.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """B copies of a PettingZoo ParallelEnv behind one array interface (ARCHITECTURE.md).
 
-Learners only see arrays: ``obs[B,N,obs]``, ``state[B,state]``, ``reward[B]`` (the team
-reward: the mean of the agents' rewards, which is what both papers plot), ``terminated[B]``,
-``truncated[B]``, and ``avail[B,N,A]`` for discrete tasks. A copy whose episode ends is reset
-at once; the step that ended it still reports the final observation in ``next_obs`` so a
-replay buffer stores the true transition.
+Learners only see arrays: ``obs[B,N,obs]``, ``state[B,state]``, each agent's own reward
+``rewards[B,N]`` and the team reward ``reward[B]`` (their mean, which is what both papers
+plot), ``terminated[B]``, ``truncated[B]``, ``avail[B,N,A]`` for discrete tasks, and at an
+episode's end its record: ``episode_return[B]`` and ``won[B]`` (SMAC's ``battle_won``). A copy
+whose episode ends is reset at once; the step that ended it still reports the final
+observation in ``next_obs`` (and its mask in ``next_avail``) so a learner can bootstrap from it.
 """
 
 from __future__ import annotations
@@ -25,13 +26,16 @@ class Step:
 
     next_obs: np.ndarray  # [B,N,obs] observation after the action (final one if the episode ended)
     next_state: np.ndarray  # [B,state]
-    reward: np.ndarray  # [B] team reward
+    rewards: np.ndarray  # [B,N] each agent's own reward
+    reward: np.ndarray  # [B] team reward: the mean of rewards
     terminated: np.ndarray  # [B] bool: the episode ended for good (no bootstrapping)
     truncated: np.ndarray  # [B] bool: the episode hit its limit (bootstrap)
     obs: np.ndarray  # [B,N,obs] observation to act on next (first of a new episode if reset)
     state: np.ndarray  # [B,state]
     avail: np.ndarray | None  # [B,N,A] available actions for the next step (discrete tasks)
+    next_avail: np.ndarray | None  # [B,N,A] available actions after the step (before reset)
     episode_return: np.ndarray  # [B] return of the episode that ended here, NaN elsewhere
+    won: np.ndarray  # [B] bool: the episode that ended here was won (SMAC); False elsewhere
 
 
 def spec_of(env: ParallelEnv, episode_limit: int) -> EnvSpec:
@@ -43,8 +47,11 @@ def spec_of(env: ParallelEnv, episode_limit: int) -> EnvSpec:
         raise ValueError("batched wrapper: agents must share one action space")
     obs_dim = max(int(np.prod(env.observation_space(a).shape)) for a in agents)
     state_dim = int(np.prod(env.state_space.shape))
+    wins = bool(env.metadata.get("reports_wins", False))
     if isinstance(first, spaces.Discrete):
-        return EnvSpec(len(agents), obs_dim, state_dim, True, int(first.n), (), (), episode_limit)
+        return EnvSpec(
+            len(agents), obs_dim, state_dim, True, int(first.n), (), (), episode_limit, wins
+        )
     return EnvSpec(
         len(agents),
         obs_dim,
@@ -54,6 +61,7 @@ def spec_of(env: ParallelEnv, episode_limit: int) -> EnvSpec:
         tuple(float(x) for x in first.low.ravel()),
         tuple(float(x) for x in first.high.ravel()),
         episode_limit,
+        wins,
     )
 
 
@@ -89,17 +97,19 @@ class BatchedEnv:
         next_obs = np.zeros((B, N, self.spec.obs_dim), np.float32)
         next_state = np.zeros((B, self.spec.state_dim), np.float32)
         obs, state = np.zeros_like(next_obs), np.zeros_like(next_state)
-        reward = np.zeros(B)
+        rewards = np.zeros((B, N))
         terminated, truncated = np.zeros(B, bool), np.zeros(B, bool)
-        episode_return = np.full(B, np.nan)
-        infos = []
+        episode_return, won = np.full(B, np.nan), np.zeros(B, bool)
+        infos, step_infos = [], []
         for b, env in enumerate(self.envs):
             live = list(env.agents)
             o, r, term, trunc, info = env.step({a: actions[b, self._index[a]] for a in live})
             next_obs[b] = self._obs(o)
             next_state[b] = self._state(env)
-            reward[b] = np.mean([r[a] for a in live])
-            self._returns[b] += reward[b]
+            for a in live:
+                rewards[b, self._index[a]] = r[a]
+            self._returns[b] += rewards[b].mean()  # every agent acts until its episode ends
+            step_infos.append(info)
             if env.agents:
                 obs[b], state[b] = next_obs[b], next_state[b]
                 infos.append(info)
@@ -109,6 +119,7 @@ class BatchedEnv:
             terminated[b] = any(term[a] for a in live)
             truncated[b] = not terminated[b]
             episode_return[b] = self._returns[b]
+            won[b] = any(i.get("battle_won", False) for i in info.values())
             self._returns[b] = 0.0
             o, info = env.reset()
             obs[b], state[b] = self._obs(o), self._state(env)
@@ -116,13 +127,16 @@ class BatchedEnv:
         return Step(
             next_obs,
             next_state,
-            reward,
+            rewards,
+            rewards.mean(axis=1),  # the team reward
             terminated,
             truncated,
             obs,
             state,
             self._avail(infos),
+            self._avail(step_infos),
             episode_return,
+            won,
         )
 
     def _obs(self, per_agent: dict) -> np.ndarray:

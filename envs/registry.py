@@ -31,11 +31,14 @@ class Task:
 
     ``batched(n_copies, **kwargs)``, where a task has one, builds a natively vectorised batch
     with BatchedEnv's interface and numbers; without it, B copies of ``make`` are wrapped.
+    ``light_check(**kwargs)``, where a task has one, checks the settings without building the
+    task (SMAX: building imports JAX, which only the stages that run SMAC should pay for).
     """
 
     make: Callable[..., ParallelEnv]
     episode_limit: Callable[..., int]
     batched: Callable[..., Any] | None = None
+    light_check: Callable[..., None] | None = None
 
 
 def _task(module: ModuleType) -> Task:
@@ -56,7 +59,10 @@ TASKS: dict[str, Task] = {
     "iac_po_predator_prey": Task(iac_predator_prey.make_po, iac_predator_prey.episode_limit),
     # VM3-AC (AAMAS 2023) §6: sparse SMAC on SMAX, maps 3m, 2s3z, 3s_vs_3z
     "sparse_smac": Task(
-        smax_parallel.make, smax_parallel.episode_limit, smax_vectorised.make_batched
+        smax_parallel.make,
+        smax_parallel.episode_limit,
+        smax_vectorised.make_batched,
+        smax_parallel.check,
     ),
 }
 
@@ -71,6 +77,16 @@ def check(task_id: str, kwargs: dict) -> None:
             raise ValueError(
                 f"task '{task_id}' has no setting '{key}' (has: {', '.join(accepted)})"
             )
+
+
+def validate(task_id: str, kwargs: dict) -> None:
+    """Raise ValueError or TypeError naming the problem if the task cannot be built."""
+    check(task_id, kwargs)
+    task = TASKS[task_id]
+    if task.light_check is not None:
+        task.light_check(**kwargs)
+    else:
+        task.make(**kwargs).close()
 
 
 def make(task_id: str, **kwargs) -> ParallelEnv:

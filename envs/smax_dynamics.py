@@ -92,6 +92,7 @@ class BatchedTransition(NamedTuple):
 
     next_obs: jax.Array  # [B, N, obs] observation the step produced (final one if it ended)
     next_world_state: jax.Array  # [B, state]
+    next_avail: jax.Array  # [B, N, A] float32 available actions after the step (before reset)
     enemy_deaths: jax.Array  # [B]
     ally_deaths: jax.Array  # [B]
     won: jax.Array  # [B]
@@ -187,6 +188,7 @@ class SMAXDynamics:
         return BatchedTransition(
             t.obs,
             t.world_state,
+            t.avail.astype(jnp.float32),
             t.enemy_deaths,
             t.ally_deaths,
             t.won,

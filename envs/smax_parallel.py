@@ -34,7 +34,12 @@ from envs.uniform_spaces import UniformSpaces
 
 
 class SparseSMAC(UniformSpaces, ParallelEnv):
-    metadata = {"render_modes": [], "is_parallelizable": True, "name": "sparse_smac"}
+    metadata = {
+        "render_modes": [],
+        "is_parallelizable": True,
+        "name": "sparse_smac",
+        "reports_wins": True,  # the last step's infos carry battle_won (EnvSpec.reports_wins)
+    }
 
     def __init__(
         self,
@@ -129,6 +134,13 @@ def make(
     limit = smac_map(map_name).episode_limit if episode_limit is None else episode_limit
     reward = SparseReward(enemy_death_reward, ally_death_penalty, time_penalty, win_reward)
     return SparseSMAC(map_name, limit, reward, walls_cause_death)
+
+
+def check(map_name: str = "3m", episode_limit: int | None = None, **_) -> None:
+    """What ``make`` would reject, found without importing JAX."""
+    limit = smac_map(map_name).episode_limit if episode_limit is None else episode_limit
+    if not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"sparse_smac: episode_limit must be >= 1 step, got {limit}")
 
 
 def episode_limit(map_name: str = "3m", episode_limit: int | None = None, **_) -> int:

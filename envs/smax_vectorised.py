@@ -57,10 +57,10 @@ class SparseSMACBatch:
         h = self.dynamics.to_host(t._replace(key=None, state=None))
         term, trunc = h.terminated, h.truncated
         shared = np.asarray(self.reward(h.enemy_deaths, h.ally_deaths, h.won), np.float64)
+        rewards = np.repeat(shared[:, None], self.spec.n_agents, axis=1)  # SMAC: one team reward
         # The team reward is the mean of the agents' (equal) rewards, as BatchedEnv takes it;
         # a float64 mean of N equal values can be 1 ulp off the value, so take it the same way.
-        n_agents = self.spec.n_agents
-        reward = np.mean(np.broadcast_to(shared[:, None], (self.n_copies, n_agents)), axis=1)
+        reward = rewards.mean(axis=1)
         self._returns += reward
         done = term | trunc
         episode_return = np.where(done, self._returns, np.nan)
@@ -68,13 +68,16 @@ class SparseSMACBatch:
         return Step(
             h.next_obs,
             h.next_world_state,
+            rewards,
             reward,
             term,
             trunc,
             h.obs,
             h.world_state,
             h.avail,
+            h.next_avail,
             episode_return,
+            done & h.won,
         )
 
 

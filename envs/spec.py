@@ -21,3 +21,4 @@ class EnvSpec:
     action_low: tuple[float, ...]  # per dimension; empty for discrete tasks
     action_high: tuple[float, ...]
     episode_limit: int
+    reports_wins: bool = False  # episodes end won or lost (SMAC's battle_won), see Step.won

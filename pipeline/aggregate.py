@@ -34,18 +34,16 @@ def read_run(run: Run) -> tuple[pd.DataFrame, dict]:
 
 
 def curve_summary(curves: pd.DataFrame) -> pd.DataFrame:
+    """Per step: mean return and its 95% CI over seeds, and the same for the win rate on
+    tasks that report wins (empty elsewhere)."""
     rows = []
     for step, group in curves.groupby("step", sort=True):
         mean, low, high = mean_ci95(group["return"])
-        rows.append(
-            {
-                "step": step,
-                "mean_return": mean,
-                "ci95_low": low,
-                "ci95_high": high,
-                "seeds": len(group),
-            }
-        )
+        row = {"step": step, "mean_return": mean, "ci95_low": low, "ci95_high": high}
+        wins = group["win_rate"].dropna()
+        win = mean_ci95(wins) if len(wins) else (float("nan"),) * 3
+        row.update(mean_win_rate=win[0], win_ci95_low=win[1], win_ci95_high=win[2])
+        rows.append({**row, "seeds": len(group)})
     return pd.DataFrame(rows)
 
 
@@ -58,16 +56,17 @@ def main() -> None:
             curves, evaluation = read_run(run)
             all_curves.append(curves.assign(run=run.name, algorithm=run.algorithm, task=run.task))
             curve_summary(curves).to_csv(folder / "curves" / f"{run.name}.csv", index=False)
-            for mode, result in evaluation["latent_modes"].items():
+            for mode, result in evaluation["modes"].items():
                 for seed, per_seed in result["per_seed"].items():
                     finals.append(
                         {
                             "run": run.name,
                             "algorithm": run.algorithm,
                             "task": run.task,
-                            "latent": mode,
+                            "mode": mode,
                             "seed": int(seed),
                             "return": per_seed["mean"],
+                            "win_rate": per_seed.get("win_rate", float("nan")),
                         }
                     )
             metrics[run.name] = {
@@ -76,7 +75,10 @@ def main() -> None:
                 "eval_return_ci95_high": evaluation["ci95"][1],
                 "seeds": len(run.seeds),
             }
-        columns = ["run", "algorithm", "task", "step", "seed", "return"]
+            headline = evaluation["modes"][evaluation["headline_mode"]]
+            if "win_rate" in headline:
+                metrics[run.name]["eval_win_rate"] = headline["win_rate"]
+        columns = ["run", "algorithm", "task", "step", "seed", "return", "win_rate"]
         pd.concat(all_curves)[columns].to_csv(folder / "curves.csv", index=False)
         pd.DataFrame(finals).to_csv(folder / "final.csv", index=False)
         publish(folder / "curves.csv", layout.RESULTS / "curves.csv")

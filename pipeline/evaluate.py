@@ -1,10 +1,10 @@
-"""Stage ``evaluate@<run>``: the deterministic evaluation of every seed's final policy.
+"""Stage ``evaluate-<run>``: the deterministic evaluation of every seed's final policy.
 
-Each seed plays ``evaluation.episodes`` episodes on the fixed evaluation env seeds with its
-mean action (VM3-AC §6.1). Runs with a latent z are evaluated in every ``latent_modes`` entry:
-``zero`` (z = E[z] = 0, decentralised execution, the headline number) and ``sampled`` (a z
-drawn each step and shared by the agents, as with a shared random generator; Table 1).
-Writes ``results/runs/<run>/eval.json``.
+Each seed plays ``evaluation.episodes`` episodes on the fixed evaluation env seeds in each of
+its learner's execution modes (VM3-AC §6.1). A learner with several modes (VM3-AC's z: ``zero``,
+z = E[z] = 0, decentralised execution, the headline number; ``sampled``, a z drawn each step and
+shared by the agents, Table 1) is evaluated in those ``evaluation.latent_modes`` lists, in that
+order; any other learner in its one mode. Writes ``results/runs/<run>/eval.json``.
 """
 
 from __future__ import annotations
@@ -14,13 +14,11 @@ from dataclasses import asdict
 
 import torch
 
-import envs
-from algorithms import FAMILIES
-from algorithms.seed_slices import load_seed_slices
-from algorithms.seeding import SeedStreams
+from algorithms import learner
 from pipeline import layout
+from pipeline.build import build
+from pipeline.loops import evaluate
 from pipeline.params import Run, load_runs, run_from_argv
-from pipeline.rollout import evaluate
 from pipeline.staging import write_json
 from pipeline.statistics import mean_ci95
 
@@ -32,35 +30,46 @@ def load_checkpoints(run: Run) -> list[dict]:
         path = layout.checkpoint(run.name, seed)
         if not path.exists():
             raise SystemExit(
-                f"evaluate: {path} is missing: train the run first (dvc repro train@{run.name})"
+                f"evaluate: {path} is missing: train the run first (dvc repro train-{run.name})"
             )
         ckpt = torch.load(path, weights_only=True)
         if ckpt["family"] != run.family or ckpt["settings"] != asdict(run.settings):
             raise SystemExit(
                 f"evaluate: {path} was trained with other settings than params.yaml "
-                f"says: retrain it (dvc repro train@{run.name})"
+                f"says: retrain it (dvc repro train-{run.name})"
             )
         checkpoints.append(ckpt)
     return checkpoints
 
 
+def execution_modes(run: Run) -> tuple[str, ...]:
+    declared = learner(run.family).execution_modes(run.settings)
+    if len(declared) == 1:
+        return declared
+    return tuple(m for m in run.evaluation.latent_modes if m in declared)
+
+
 def evaluate_run(run: Run) -> dict:
     checkpoints = load_checkpoints(run)
     S, env_seeds = len(run.seeds), run.evaluation.env_seeds()
-    env = envs.make_batched(run.task_id, S * len(env_seeds), **run.task_kwargs)
-    algo = FAMILIES[run.family][0](env.spec, run.seeds, run.settings)
-    load_seed_slices(algo, [c["parameters"] for c in checkpoints])
-    modes = run.evaluation.latent_modes if getattr(algo, "latent_dim", 0) else ("zero",)
+    algo, env = build(run, S * len(env_seeds))
+    algo.load_seed_states([c["tensors"] for c in checkpoints])
+    modes = execution_modes(run)
     by_mode = {}
     for mode in modes:
-        noise = SeedStreams(run.seeds, "evaluation-latent") if mode == "sampled" else None
-        returns = evaluate(algo, env, S, env_seeds, latent=mode, latent_noise=noise)
-        per_seed = {
-            str(seed): {"mean": float(returns[k].mean()), "returns": returns[k].tolist()}
-            for k, seed in enumerate(run.seeds)
-        }
+        played = evaluate(algo, env, run.seeds, env_seeds, mode)
+        per_seed = {}
+        for k, seed in enumerate(run.seeds):
+            per_seed[str(seed)] = {
+                "mean": float(played.returns[k].mean()),
+                "returns": played.returns[k].tolist(),
+            }
+            if env.spec.reports_wins:
+                per_seed[str(seed)]["win_rate"] = float(played.won[k].mean())
         mean, low, high = mean_ci95([v["mean"] for v in per_seed.values()])
         by_mode[mode] = {"per_seed": per_seed, "mean": mean, "ci95": [low, high]}
+        if env.spec.reports_wins:
+            by_mode[mode]["win_rate"] = float(played.won.mean())
     headline = by_mode[modes[0]]
     return {
         "run": run.name,
@@ -68,10 +77,10 @@ def evaluate_run(run: Run) -> dict:
         "task": run.task,
         "episodes": len(env_seeds),
         "env_seeds": env_seeds,
-        "headline_latent": modes[0],
+        "headline_mode": modes[0],
         "mean": headline["mean"],
         "ci95": headline["ci95"],
-        "latent_modes": by_mode,
+        "modes": by_mode,
     }
 
 

@@ -19,11 +19,17 @@ from pipeline import layout  # noqa: E402
 from pipeline.params import load_runs  # noqa: E402
 from pipeline.staging import publish, staging  # noqa: E402
 
-Y_LABEL = "Average reward per episode"
+Y_LABELS = {"return": "Average reward per episode", "win_rate": "Test win rate"}
+COLUMNS = {  # metric -> (mean, band low, band high) in results/plots/curves/<run>.csv
+    "return": ("mean_return", "ci95_low", "ci95_high"),
+    "win_rate": ("mean_win_rate", "win_ci95_low", "win_ci95_high"),
+}
 
 
 def draw(name: str, figure: dict, style: dict, folder) -> None:
     fig, ax = plt.subplots(figsize=(style["width"], style["height"]))
+    metric = figure.get("metric", "return")
+    mean, low, high = COLUMNS[metric]
     for label, curve in figure["curves"].items():
         path = layout.CURVE_PLOTS / f"{curve['run']}.csv"
         try:
@@ -32,16 +38,16 @@ def draw(name: str, figure: dict, style: dict, folder) -> None:
             raise SystemExit(
                 f"figures: {name} needs {path}, which cannot be read ({err})"
             ) from None
-        ax.plot(data["step"], data["mean_return"], color=curve.get("color"), label=label)
+        ax.plot(data["step"], data[mean], color=curve.get("color"), label=label)
         ax.fill_between(
             data["step"],
-            data["ci95_low"],
-            data["ci95_high"],
+            data[low],
+            data[high],
             color=curve.get("color"),
             alpha=0.2,
             linewidth=0,
         )
-    ax.set(title=figure.get("title", name), xlabel="Environment steps", ylabel=Y_LABEL)
+    ax.set(title=figure.get("title", name), xlabel="Environment steps", ylabel=Y_LABELS[metric])
     ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
     ax.legend(loc="best", fontsize="small")
     fig.tight_layout()

@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 
 import envs
-from algorithms import FAMILIES
-from pipeline.rollout import Budget
+from algorithms import FAMILIES, learner
+from pipeline.loops import Budget, training_env_seeds
 
 PARAMS_FILE = Path("params.yaml")
 SECTIONS = {
@@ -22,6 +22,8 @@ SECTIONS = {
     "figure_style",
 }  # fmt: skip
 LATENT_MODES = ("zero", "sampled")
+METRICS = ("return", "win_rate")
+PAPERS = ("vm3ac", "iac", "harness")  # figures/<paper>/: harness figures are in neither paper  # what a learning-curve figure can draw
 
 
 class ParamsError(Exception):
@@ -50,6 +52,7 @@ class Run:
     algorithm: str
     family: str
     settings: Any  # the family's settings dataclass
+    lineage: tuple[str, ...]  # the algorithm and the entries it inherits from, nearest first
     task: str
     task_id: str
     task_kwargs: dict
@@ -136,8 +139,33 @@ def _evaluation(params: dict) -> Evaluation:
     return Evaluation(section["episodes"], start, tuple(modes))
 
 
+def _algorithm_entry(algorithms: dict, name: str) -> tuple[dict, tuple[str, ...], dict]:
+    """algorithms.<name> with the entries it inherits (``inherit: <other>``) resolved, nearest
+    entry winning; the chain of names; and which entry each value comes from. No YAML merge
+    keys: ``dvc exp run -S`` rewrites those into copies (ARCHITECTURE.md)."""
+    chain, merged, origin = [], {}, {}
+    while name is not None:
+        if name in chain:
+            raise ParamsError(
+                f"algorithms.{chain[0]}.inherit: inheritance cycle {' -> '.join([*chain, name])}"
+            )
+        _require(
+            name in algorithms,
+            f"algorithms.{chain[-1] if chain else name}.inherit",
+            f"unknown algorithm '{name}' (known: {', '.join(algorithms)})",
+        )
+        chain.append(name)
+        entry = _mapping(algorithms[name], f"algorithms.{name}")
+        origin = {**{key: name for key in entry}, **origin}
+        merged = {**entry, **merged}
+        name = entry.get("inherit")
+    merged.pop("inherit", None)
+    return merged, tuple(chain), origin
+
+
 def _settings(params: dict, run_name: str, run: dict):
-    """The run's algorithm settings: algorithms.<name> with runs.<run>.hyper on top."""
+    """The run's algorithm settings: algorithms.<name> (with what it inherits) and
+    runs.<run>.hyper on top."""
     algorithms = _mapping(params.get("algorithms"), "algorithms")
     name = run.get("algorithm")
     _require(
@@ -145,28 +173,33 @@ def _settings(params: dict, run_name: str, run: dict):
         f"runs.{run_name}.algorithm",
         f"unknown algorithm '{name}' (known: {', '.join(algorithms)})",
     )
-    base = dict(_mapping(algorithms[name], f"algorithms.{name}"))
+    base, lineage, origin = _algorithm_entry(algorithms, name)
     family = base.pop("family", None)
     _require(
         family in FAMILIES,
-        f"algorithms.{name}.family",
+        f"algorithms.{origin.get('family', name)}.family",
         f"unknown family '{family}' (known: {', '.join(FAMILIES)})",
     )
     hyper = _mapping(run.get("hyper", {}), f"runs.{run_name}.hyper")
-    cls = FAMILIES[family][1]
+    cls = learner(family).Settings
     allowed = [f.name for f in fields(cls)]
-    _known_keys(base, allowed, f"algorithms.{name}")
+    for key in base:
+        _require(
+            key in allowed,
+            f"algorithms.{origin[key]}.{key}",
+            f"unknown key (allowed: {', '.join(sorted(allowed))})",
+        )
     _known_keys(hyper, allowed, f"runs.{run_name}.hyper")
     merged = {**base, **hyper}
     missing = [k for k in allowed if k not in merged]
-    _require(not missing, f"algorithms.{name}", f"missing settings: {', '.join(missing)}")
-    if isinstance(merged.get("hidden"), list):
-        merged["hidden"] = tuple(merged["hidden"])
+    root = origin.get("family", name)  # the entry the run's settings start from
+    _require(not missing, f"algorithms.{root}", f"missing settings: {', '.join(missing)}")
+    merged = {k: tuple(v) if isinstance(v, list) else v for k, v in merged.items()}
     try:
-        return name, family, cls(**merged)
+        return name, family, cls(**merged), lineage
     except (ValueError, TypeError) as err:
         field = str(err).split(":", 1)[0]
-        where = f"runs.{run_name}.hyper" if field in hyper else f"algorithms.{name}"
+        where = f"runs.{run_name}.hyper" if field in hyper else f"algorithms.{origin.get(field, name)}"
         raise ParamsError(f"{where}.{err}") from None
 
 
@@ -193,7 +226,7 @@ def _task(tasks: dict, run_name: str, run: dict) -> tuple[str, str, dict]:
     )
     task_id, kwargs = tasks[name]
     try:
-        envs.make(task_id, **kwargs).close()
+        envs.registry.validate(task_id, kwargs)
     except (ValueError, TypeError) as err:
         raise ParamsError(f"tasks.{name}: {err}") from None
     return name, task_id, kwargs
@@ -220,18 +253,28 @@ def resolve_runs(params: dict) -> dict[str, Run]:
     for run_name, run in runs.items():
         _mapping(run, f"runs.{run_name}")
         _known_keys(run, ["algorithm", "task", "hyper", "seeds"], f"runs.{run_name}")
-        algorithm, family, settings = _settings(params, run_name, run)
+        algorithm, family, settings, lineage = _settings(params, run_name, run)
         task, task_id, kwargs = _task(tasks, run_name, run)
         seeds = _seeds(run["seeds"], f"runs.{run_name}.seeds") if "seeds" in run else default_seeds
         eval_seeds = evaluation.env_seeds(max(evaluation.episodes, budget.curve_episodes))
-        overlap = set(seeds) & set(eval_seeds)
+        overlap = set(training_env_seeds(seeds, settings.env_copies)) & set(eval_seeds)
         _require(
             not overlap,
             "evaluation.env_seed_start",
             f"evaluation env seeds overlap run {run_name}'s training env seeds: {sorted(overlap)}",
         )
         resolved[run_name] = Run(
-            run_name, algorithm, family, settings, task, task_id, kwargs, seeds, budget, evaluation
+            run_name,
+            algorithm,
+            family,
+            settings,
+            lineage,
+            task,
+            task_id,
+            kwargs,
+            seeds,
+            budget,
+            evaluation,
         )
     _check_figures(params, resolved)
     return resolved
@@ -249,11 +292,16 @@ def _check_figures(params: dict, runs: dict[str, Run]) -> None:
         )
     for name, figure in _mapping(params.get("figures", {}), "figures").items():
         _mapping(figure, f"figures.{name}")
-        _known_keys(figure, ["paper", "title", "curves"], f"figures.{name}")
+        _known_keys(figure, ["paper", "title", "metric", "curves"], f"figures.{name}")
         _require(
-            figure.get("paper") in ("vm3ac", "iac"),
+            figure.get("metric", "return") in METRICS,
+            f"figures.{name}.metric",
+            f"must be one of {', '.join(METRICS)}, got {figure.get('metric')!r}",
+        )
+        _require(
+            figure.get("paper") in PAPERS,
             f"figures.{name}.paper",
-            f"must be vm3ac or iac, got {figure.get('paper')!r}",
+            f"must be one of {', '.join(PAPERS)}, got {figure.get('paper')!r}",
         )
         curves = _mapping(figure.get("curves"), f"figures.{name}.curves")
         for label, curve in curves.items():

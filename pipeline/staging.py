@@ -26,6 +26,7 @@ def staging(name: str) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
         with contextlib.suppress(OSError):
             layout.STAGING.rmdir()  # only if no other stage is staging
+            layout.RESULTS.rmdir()  # only if the stage failed before anything was published
 
 
 def publish(staged: Path, destination: Path) -> None:

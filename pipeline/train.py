@@ -1,4 +1,4 @@
-"""Stage ``train@<run>``: every seed of one run trained together in one process, as a Sacred run.
+"""Stage ``train-<run>``: every seed of one run trained together in one process, as a Sacred run.
 
 Writes ``results/runs/<run>/{curves.csv, checkpoints/seed<k>.pt, sacred/train/}``.
 """
@@ -13,11 +13,11 @@ import pandas as pd
 import torch
 
 import envs
-from algorithms import FAMILIES
-from algorithms.seed_slices import seed_slice
 from pipeline import layout
+from pipeline.build import build
+from pipeline.loops import evaluate
+from pipeline.loops import train as train_all_seeds
 from pipeline.params import Run, load_runs, run_from_argv
-from pipeline.rollout import train_off_policy
 from pipeline.sacred_run import Experiment, observe
 from pipeline.staging import publish, staging
 
@@ -43,25 +43,32 @@ def run_config(run: Run) -> dict:
     }
 
 
-def train(run: Run, folder: Path, log_scalar=None) -> None:
-    """Train all seeds of ``run``; write curves.csv and one checkpoint per seed into folder."""
+def train(run: Run, folder: Path, log_scalar=None) -> dict:
+    """Train all seeds of ``run``; write curves.csv and one checkpoint per seed into folder.
+
+    Returns what the Sacred run records as info (the storage and its size per seed)."""
     S = len(run.seeds)
-    env = envs.make_batched(run.task_id, S, **run.task_kwargs)
+    algo, env = build(run, S * run.settings.env_copies)
     curve_seeds = run.evaluation.env_seeds(run.budget.curve_episodes)
     curve_env = envs.make_batched(run.task_id, S * len(curve_seeds), **run.task_kwargs)
-    algo = FAMILIES[run.family][0](env.spec, run.seeds, run.settings)
+    headline = type(algo).execution_modes(run.settings)[0]
     rows = []
 
-    def on_curve(step, returns, losses):
+    def on_curve(step, losses):
+        played = evaluate(algo, curve_env, run.seeds, curve_seeds, headline)
+        returns = played.returns.mean(1)
+        wins = played.won.mean(1) if env.spec.reports_wins else [float("nan")] * S
         for k, seed in enumerate(run.seeds):
-            rows.append((step, seed, float(returns[k])))
+            rows.append((step, seed, float(returns[k]), float(wins[k])))
             if log_scalar:
                 log_scalar(f"return.seed{seed}", float(returns[k]), step)
+                if env.spec.reports_wins:
+                    log_scalar(f"win_rate.seed{seed}", float(wins[k]), step)
                 for name, values in losses.items():
                     log_scalar(f"{name}.seed{seed}", float(values[k]), step)
 
-    train_off_policy(algo, env, run.seeds, run.budget, curve_env, curve_seeds, on_curve)
-    pd.DataFrame(rows, columns=["step", "seed", "return"]).to_csv(
+    record = train_all_seeds(algo, env, run.seeds, run.budget, on_curve)
+    pd.DataFrame(rows, columns=["step", "seed", "return", "win_rate"]).to_csv(
         folder / "curves.csv", index=False
     )
     (folder / "checkpoints").mkdir()
@@ -73,10 +80,11 @@ def train(run: Run, folder: Path, log_scalar=None) -> None:
                 "family": run.family,
                 "settings": asdict(run.settings),
                 "spec": asdict(env.spec),
-                "parameters": seed_slice(algo, k),
+                "tensors": algo.seed_state(k),
             },
             folder / "checkpoints" / layout.checkpoint_name(seed),
         )
+    return record
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -89,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
 
         @ex.main
         def train_run(_run):
-            train(run, folder, _run.log_scalar)
+            _run.info.update(train(run, folder, _run.log_scalar))
 
         ex.run()
         for name in OUTPUTS:  # only after Sacred has written status COMPLETED

@@ -61,6 +61,9 @@ def _compare(
             o, r, term, trunc, _ = ref.step({a: actions[b, agents.index(a)] for a in live})
             assert np.array_equal(step.next_obs[b], _padded(o, agents, spec.obs_dim))
             assert step.reward[b] == np.mean([r[a] for a in live])
+            # each agent's own reward, and the team reward is their mean (both papers plot it)
+            assert step.rewards[b].tolist() == [r.get(a, 0.0) for a in agents]
+            assert step.reward[b] == step.rewards[b].mean()
             ended = not ref.agents
             assert step.terminated[b] == (ended and ended_for_good(ref, term, live))
             assert step.truncated[b] == (ended and not ended_for_good(ref, term, live))
@@ -123,6 +126,8 @@ def test_batched_one_step_game_terminates_every_step():
     assert avail.shape == (3, 2, 3) and avail.all()
     step = batched.step(np.array([[0, 0], [0, 1], [2, 1]]))
     assert step.reward.tolist() == [8.0, -12.0, 0.0]
+    assert step.rewards.tolist() == [[8.0, 8.0], [-12.0, -12.0], [0.0, 0.0]]
+    assert not step.won.any()
     assert step.terminated.all() and not step.truncated.any()
     assert step.episode_return.tolist() == [8.0, -12.0, 0.0]
 

@@ -227,19 +227,24 @@ def test_vectorised_batch_equals_batched_parallel_envs(map_name, limit, steps):
         fields = [
             "next_obs",
             "next_state",
+            "rewards",
             "reward",
             "terminated",
             "truncated",
             "obs",
             "state",
             "avail",
+            "next_avail",
             "episode_return",
+            "won",
         ]
         for f in fields:
             x, y = getattr(a, f), getattr(b, f)
             assert x.shape == y.shape and x.dtype == y.dtype, f
             np.testing.assert_array_equal(x, y, err_msg=f)
         ends += [a.truncated.sum(), a.terminated.sum()]
+        assert np.array_equal(a.reward, a.rewards.mean(1))
+        assert not (a.won & ~a.terminated).any()  # a win ends the battle
         avail = a.avail
     assert ends[1 if limit is None else 0] >= 2, ends  # auto-resets were exercised
     dyn = fast.dynamics

@@ -1,31 +1,55 @@
-"""The learner solves a tiny task: on IAC's Simple World the optimum is the rewarding bump's
-centre [4, 3] (reward +10), and the punishing bump at [-6, -6] must be avoided."""
+"""Every continuous learner solves a tiny task with a known optimum: on IAC's Simple World the
+best joint action is the rewarding bump's centre [4, 3] (reward +10), and the punishing bump at
+[-6, -6] must be avoided. Each learner runs with its params.yaml settings, shrunk only in size
+and schedule (small nets and batches, an update after every step) so that it fits in seconds."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
 import torch
 
 import envs
-from algorithms.vm3ac import VM3AC, VM3ACSettings
-from pipeline.rollout import Budget, train_off_policy
+from algorithms import learner
+from pipeline.loops import Budget, evaluate, train
+from pipeline.params import load_runs
+
+SEEDS = [0, 1, 2]
+SMALL = dict(
+    batch_size=64, replay_size=2000, learning_starts=100, update_every=1, update_unit="step",
+    gradient_steps=1, gradient_steps_per="phase", hidden=(32, 32),
+)  # fmt: skip
+# Per learner: what else differs from params.yaml, the env steps (= updates + 100) it gets, and
+# the fraction of the optimum (+10) every seed must reach.
+CASES = {
+    "vm3ac": (dict(beta=0.05, z_dim=2, tau=0.05, lr_actor=3e-3, lr_critic=3e-3), 600, 0.9),
+    "ma_ac": (dict(tau=0.05, lr_actor=3e-3, lr_critic=3e-3), 600, 0.9),
+    "ma_sac": (dict(beta=0.05, tau=0.05, lr_actor=3e-3, lr_critic=3e-3), 600, 0.9),
+    "maddpg": (dict(lr_actor=3e-3, lr_critic=3e-3, noise_std=0.3), 600, 0.9),
+}
 
 
-@pytest.mark.parametrize("beta,z_dim", [(0.05, 2), (0.0, 0)], ids=["vm3ac", "ma_ac"])
-def test_vm3ac_finds_the_rewarding_bump_of_simple_world(beta, z_dim):
-    seeds = [0, 1, 2]
-    settings = VM3ACSettings(
-        batch_size=64, replay_size=2000, learning_starts=100, update_every=1, gradient_steps=1,
-        beta=beta, z_dim=z_dim, q_sigma=1.0, hidden=(32, 32), gamma=0.95, tau=0.05,
-        lr_actor=3e-3, lr_critic=3e-3, log_std_min=-5.0, log_std_max=1.0,
-    )  # fmt: skip
-    env = envs.make_batched("simple_world", len(seeds))
-    algo = VM3AC(env.spec, seeds, settings)
-    curve = []
-    train_off_policy(algo, env, seeds, Budget(600, 600, 1), envs.make_batched("simple_world", 3),
-                     [0], lambda step, returns, losses: curve.append(returns))  # fmt: skip
-    assert (curve[0] < 5).all(), "the untrained policy should not already sit on the bump"
-    assert (curve[-1] > 9).all(), curve[-1]  # +10 at the centre
-    mean_action = algo.act(torch.ones(3, 1, 2, 1), None, explore=False).squeeze(1).squeeze(-1)
-    np.testing.assert_allclose(mean_action.numpy(), np.tile([4.0, 3.0], (3, 1)), atol=0.6)
+@pytest.mark.parametrize("algorithm", CASES)
+def test_learner_finds_the_rewarding_bump_of_simple_world(algorithm, monkeypatch):
+    from conftest import REPO
+
+    monkeypatch.chdir(REPO)
+    _, runs = load_runs()
+    base = next(r.settings for r in runs.values() if r.algorithm == algorithm)
+    family = next(r.family for r in runs.values() if r.algorithm == algorithm)
+    changes, env_steps, fraction = CASES[algorithm]
+    settings = dataclasses.replace(base, **SMALL, **changes)
+    env = envs.make_batched("simple_world", len(SEEDS))
+    algo = learner(family)(env.spec, SEEDS, settings)
+    probe = envs.make_batched("simple_world", len(SEEDS))
+    mode = type(algo).execution_modes(settings)[0]
+    first = evaluate(algo, probe, SEEDS, [0], mode).returns[:, 0]
+    train(algo, env, SEEDS, Budget(env_steps, env_steps, 1), lambda step, losses: None)
+    last = evaluate(algo, probe, SEEDS, [0], mode).returns[:, 0]
+    assert (first < 5).all(), "the untrained policy should not already sit on the bump"
+    assert (last > 10 * fraction).all(), last
+    obs = torch.ones(len(SEEDS), 1, 2, 1)
+    action, _ = algo.act(obs, None, None, None, mode, None)
+    np.testing.assert_allclose(action.squeeze(1).squeeze(-1).numpy(), [[4.0, 3.0]] * 3, atol=0.6)

@@ -67,6 +67,18 @@ CASES = [
         "figures.fig3h_cooperative_navigation.curves.VM3-AC.run: unknown run",
     ),
     ("colour", "red", "params.colour: unknown key"),
+    ("algorithms.ma_ac.inherit", "vm4ac", "algorithms.ma_ac.inherit: unknown algorithm 'vm4ac'"),
+    (
+        "algorithms.vm3ac.inherit",
+        "ma_ac",
+        # the stages check runs in params.yaml's order: the test's copy sorts them by name
+        "algorithms.ma_ac.inherit: inheritance cycle ma_ac -> vm3ac -> ma_ac",
+    ),
+    ("algorithms.maddpg.grad_clip", 0, "algorithms.maddpg.grad_clip: must be > 0"),
+    ("algorithms.qmix.epsilon_finish", 1.5, "algorithms.qmix.epsilon_finish: must be"),
+    ("algorithms.vm3ac.update_unit", "epoch", "algorithms.vm3ac.update_unit: must be 'step' or"),
+    ("algorithms.vm3ac.env_copies", 0, "algorithms.vm3ac.env_copies: must be > 0"),
+    ("figures.qmix_3m_win_rate.metric", "loss", "figures.qmix_3m_win_rate.metric: must be one of"),
     ("figure_style.dpi", 0, "figure_style.dpi: must be a number > 0"),
 ]
 
@@ -106,6 +118,16 @@ def test_impossible_agent_count_of_a_run_task_is_named(workdir):
         SystemExit, match=r"^params.yaml: tasks.predator_prey_n2: vm3ac_predator_prey: N=1"
     ):
         train.main(["vm3ac_cn3"])
+    assert sorted(p.name for p in workdir.iterdir()) == ["params.yaml"]
+
+
+@pytest.mark.parametrize("run,task", [("vm3ac_cn3", "matrix_game"), ("qmix_3m", "cooperative_navigation_n3")])
+def test_a_learner_on_the_wrong_kind_of_actions_is_named(run, task, workdir):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["runs"][run]["task"] = task
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(SystemExit, match=rf"^params.yaml: runs.{run}: \w+: .*action"):
+        train.main([run])
     assert sorted(p.name for p in workdir.iterdir()) == ["params.yaml"]
 
 

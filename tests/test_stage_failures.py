@@ -21,7 +21,7 @@ def test_training_crash_leaves_no_outputs_and_no_staging(workdir, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("simulated crash in the middle of training")
 
-    monkeypatch.setattr(train, "train_off_policy", crash)
+    monkeypatch.setattr(train, "train_all_seeds", crash)
     with pytest.raises(RuntimeError, match="simulated crash"):
         train.main(["vm3ac_cn3"])
     assert not (workdir / "results/runs").exists()

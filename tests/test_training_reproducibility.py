@@ -29,7 +29,7 @@ def train_and_evaluate(run, root, monkeypatch):
     return root / folder
 
 
-@pytest.mark.parametrize("run_name", ["vm3ac_cn3", "ma_ac_cn3"])
+@pytest.mark.parametrize("run_name", ["vm3ac_cn3", "ma_ac_cn3", "maddpg_cn3"])
 def test_same_run_twice_gives_identical_bytes(run_name, tiny_params, tmp_path, monkeypatch):
     run = resolve_runs(tiny_params)[run_name]
     first = train_and_evaluate(run, tmp_path / "a", monkeypatch)
@@ -40,7 +40,10 @@ def test_same_run_twice_gives_identical_bytes(run_name, tiny_params, tmp_path, m
     assert np.isfinite(evaluation["mean"])
 
 
-def test_seed_trained_alone_equals_seed_trained_among_seven(tiny_params, tmp_path, monkeypatch):
+@pytest.mark.parametrize("run_name", ["vm3ac_cn3", "ma_sac_cn3", "maddpg_cn3"])
+def test_seed_trained_alone_equals_seed_trained_among_seven(
+    run_name, tiny_params, tmp_path, monkeypatch
+):
     """Seed 3 alone vs among seeds 0..6, through updates and evaluation.
 
     Not bit-identical: torch's vectorised elementwise kernels (softplus in the tanh-Gaussian
@@ -50,7 +53,8 @@ def test_seed_trained_alone_equals_seed_trained_among_seven(tiny_params, tmp_pat
     short run they stay below 1e-5 relative, which is what we allow.
     """
     tiny_params["profiles"]["smoke"].update(env_steps=100, curve_interval=50)
-    run = resolve_runs(tiny_params)["vm3ac_cn3"]
+    tiny_params["algorithms"]["maddpg"].update(update_every=10)  # a few updates in 100 steps
+    run = resolve_runs(tiny_params)[run_name]
     together = train_and_evaluate(
         dataclasses.replace(run, seeds=(0, 1, 2, 3, 4, 5, 6)), tmp_path / "together", monkeypatch
     )
@@ -61,12 +65,12 @@ def test_seed_trained_alone_equals_seed_trained_among_seven(tiny_params, tmp_pat
     curves_alone = pd.read_csv(alone / "curves.csv")
     np.testing.assert_array_equal(curves_together["step"], curves_alone["step"])
     np.testing.assert_allclose(curves_together["return"], curves_alone["return"], rtol=1e-5)
-    params_together = torch.load(together / "checkpoints/seed3.pt")["parameters"]
-    params_alone = torch.load(alone / "checkpoints/seed3.pt")["parameters"]
+    params_together = torch.load(together / "checkpoints/seed3.pt")["tensors"]
+    params_alone = torch.load(alone / "checkpoints/seed3.pt")["tensors"]
     for name, value in params_alone.items():
         torch.testing.assert_close(params_together[name], value, rtol=1e-5, atol=1e-6)
-    eval_together = json.loads((together / "eval.json").read_text())["latent_modes"]
-    eval_alone = json.loads((alone / "eval.json").read_text())["latent_modes"]
+    eval_together = json.loads((together / "eval.json").read_text())["modes"]
+    eval_alone = json.loads((alone / "eval.json").read_text())["modes"]
     for mode in eval_alone:
         np.testing.assert_allclose(
             eval_together[mode]["per_seed"]["3"]["returns"],

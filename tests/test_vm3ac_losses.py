@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from types import SimpleNamespace
 
@@ -13,24 +14,30 @@ from algorithms.vm3ac import VM3AC, VM3ACSettings
 SIGMA, BETA, GAMMA = 0.5, 0.4, 0.9
 
 
+SPEC = SimpleNamespace(
+    n_agents=2,
+    obs_dim=2,
+    state_dim=3,
+    discrete=False,
+    action_dim=1,
+    action_low=(-1.0,),
+    action_high=(1.0,),
+    episode_limit=5,
+)
+
+
 def make_vm3ac(beta: float = BETA, z_dim: int = 1) -> VM3AC:
-    spec = SimpleNamespace(
-        n_agents=2,
-        obs_dim=2,
-        state_dim=3,
-        discrete=False,
-        action_dim=1,
-        action_low=(-1.0,),
-        action_high=(1.0,),
-        episode_limit=5,
-    )
     settings = VM3ACSettings(
         batch_size=2,
         replay_size=10,
         learning_starts=0,
         update_every=1,
+        update_unit="episode",
         gradient_steps=1,
+        gradient_steps_per="env_step",
+        env_copies=1,
         beta=beta,
+        mutual_information=True,
         z_dim=z_dim,
         q_sigma=SIGMA,
         hidden=(4,),
@@ -41,12 +48,13 @@ def make_vm3ac(beta: float = BETA, z_dim: int = 1) -> VM3AC:
         log_std_min=-5.0,
         log_std_max=2.0,
     )
-    return VM3AC(spec, [0], settings)
+    return VM3AC(SPEC, [0], settings)
 
 
 def constant(net, values) -> None:
-    """Make a StackedMLP output ``values[i]`` for agent i whatever its input."""
-    last = net.layers[-1]
+    """Make a StackedMLP output ``values[i]`` for member i whatever its input (for a
+    CentralisedCritic: member ``head * N + i``, values listed head by head)."""
+    last = (net.rest if hasattr(net, "rest") else net).layers[-1]
     with torch.no_grad():
         last.weight.zero_()
         last.bias.copy_(
@@ -79,8 +87,7 @@ def test_q_term_is_a_scaled_squared_error_plus_a_constant():
 
 def test_critic_losses_follow_eqs_16_to_19():
     algo = make_vm3ac()
-    constant(algo.q1, [[1.0], [1.5]])
-    constant(algo.q2, [[2.0], [0.5]])
+    constant(algo.q, [[1.0], [1.5], [2.0], [0.5]])  # Q_1 of agents 1, 2, then Q_2 of both
     constant(algo.v, [[0.5], [0.0]])
     constant(algo.v_target, [[3.0], [-1.0]])
     batch = {
@@ -88,7 +95,7 @@ def test_critic_losses_follow_eqs_16_to_19():
         "next_state": torch.zeros(1, 2, 3),
         "action": ACTIONS.transpose(1, 2),
         "reward": torch.tensor([[1.0, -2.0]]),
-        "terminated": torch.tensor([[0.0, 1.0]]),
+        "terminated": torch.tensor([[False, True]]),
     }
     log_pi = torch.tensor([[[0.3, -0.2], [0.1, 0.0]]])  # [S,N,B]
     term_b = torch.tensor([[[[-1.0, -2.0]], [[-0.5, -0.25]]]])  # [S,N,N-1,B]
@@ -101,7 +108,7 @@ def test_critic_losses_follow_eqs_16_to_19():
             v_hat = min(q1, q2) - BETA * log_pi[0, i, b] + BETA / 2 * mi  # eq. 17
             expected_v += 0.5 * (v - v_hat) ** 2 / 2  # eq. 16, mean over the batch of 2
             q_hat = (
-                batch["reward"][0, b] + GAMMA * (1 - batch["terminated"][0, b]) * v_bar
+                batch["reward"][0, b] + GAMMA * (1 - batch["terminated"][0, b].float()) * v_bar
             )  # eq. 19
             expected_q += 0.5 * ((q1 - q_hat) ** 2 + (q2 - q_hat) ** 2) / 2  # eq. 18
     torch.testing.assert_close(loss_v, expected_v.view(1))
@@ -110,14 +117,14 @@ def test_critic_losses_follow_eqs_16_to_19():
 
 def reference_policy_gradients(algo, state, actions, log_pi):
     """Eq. 20 written out agent by agent: agent i moves only a_i; its MI gradient comes from
-    term (b), log q_xi_i(a_j | a_i, o_i, o_j), alone."""
+    term (b), log q_xi_i(a_j | a_i, o_i, o_j), alone. Q_i,1 is evaluated on agent i's own copy
+    of the joint action, without the critic's shared-input shortcut."""
     a = actions.clone().requires_grad_(True)
     total = 0.0
     for i in range(2):
         j = 1 - i
         joint = [a[:, 0] if i == 0 else a[:, 0].detach(), a[:, 1] if i == 1 else a[:, 1].detach()]
-        x = torch.cat([state, torch.cat(joint, -1)], -1)  # [S,B,state+2]
-        q1 = algo.q1(x.unsqueeze(1).expand(-1, 2, -1, -1))[:, i, :, 0]
+        q1 = algo.q(state, torch.stack(joint, 1).transpose(1, 2), head=0)[:, i]  # [S,B]
         mu = algo.q_xi(
             torch.cat([a[:, i], OBS[:, i], OBS[:, j]], -1).unsqueeze(1).expand(-1, 2, -1, -1)
         )[:, i]
@@ -142,7 +149,7 @@ def test_policy_gradient_flows_through_term_b_only():
     torch.testing.assert_close(a.grad, expected_a)
     for got, want in zip(algo.q_xi.parameters(), expected_xi):
         torch.testing.assert_close(got.grad, want)
-    assert all(p.grad is None for p in algo.q1.parameters()), "eq. 20 must not train Q"
+    assert all(p.grad is None for p in algo.q.parameters()), "eq. 20 must not train Q"
 
     # Had term (a) carried a gradient, a_j and xi_j would get more: the check above can fail.
     algo.zero_grad(set_to_none=True)
@@ -153,11 +160,33 @@ def test_policy_gradient_flows_through_term_b_only():
     assert not torch.allclose(a.grad, expected_a)
 
 
-def test_ma_ac_has_no_variational_network_and_no_mi_term():
-    algo = make_vm3ac(beta=0.0, z_dim=0)
+@pytest.mark.parametrize("beta,mi", [(0.0, True), (0.4, False)], ids=["ma_ac", "ma_sac"])
+def test_ma_ac_and_ma_sac_have_no_variational_network_and_no_mi_term(beta, mi):
+    algo = make_vm3ac(beta=beta, z_dim=0)
+    algo = VM3AC(SPEC, [0], dataclasses.replace(algo.settings, mutual_information=mi))
     assert algo.q_xi is None
     term_b, term_a = algo._log_q(OBS, ACTIONS)
     assert not term_b.any() and not term_a.any()
+
+
+def test_ma_sac_keeps_the_entropy_term():
+    """MA-SAC (MI off, beta > 0): V_hat = min Q - beta log pi (eq. 17 without the q terms)."""
+    base = make_vm3ac(z_dim=0).settings
+    algo = VM3AC(SPEC, [0], dataclasses.replace(base, mutual_information=False))
+    constant(algo.q, [[1.0], [1.5], [2.0], [0.5]])
+    constant(algo.v, [[0.0], [0.0]])
+    batch = {
+        "state": torch.zeros(1, 2, 3),
+        "next_state": torch.zeros(1, 2, 3),
+        "action": ACTIONS.transpose(1, 2),
+        "reward": torch.zeros(1, 2),
+        "terminated": torch.ones(1, 2, dtype=torch.bool),
+    }
+    log_pi = torch.tensor([[[0.3, -0.2], [0.1, 0.0]]])
+    zeros = torch.zeros(1, 2, 1, 2)
+    loss_v, _ = algo.critic_losses(batch, ACTIONS, log_pi, zeros, zeros)
+    v_hat = torch.tensor([[1.0, 1.0], [0.5, 0.5]]) - BETA * log_pi[0]
+    torch.testing.assert_close(loss_v, (0.5 * v_hat.pow(2)).mean(1).sum().view(1))
 
 
 def test_update_returns_finite_per_seed_losses_and_moves_target_by_tau():
@@ -168,13 +197,13 @@ def test_update_returns_finite_per_seed_losses_and_moves_target_by_tau():
         "action": ACTIONS.transpose(1, 2),
         "reward": torch.tensor([[1.0, -1.0]]),
         "next_state": torch.rand(1, 2, 3),
-        "terminated": torch.zeros(1, 2),
+        "terminated": torch.zeros(1, 2, dtype=torch.bool),
     }
     losses = algo.update(batch)
     assert set(losses) == {"loss_v", "loss_q", "loss_pi"}
     assert all(v.shape == (1,) and torch.isfinite(v).all() for v in losses.values())
     before = [p.clone() for p in algo.v_target.parameters()]
-    algo.sync_targets()
+    algo.end_phase()
     for old, new, online in zip(before, algo.v_target.parameters(), algo.v.parameters()):
         torch.testing.assert_close(new, old + 0.5 * (online - old))
 

@@ -1,0 +1,102 @@
+"""The learner protocol: what every algorithm offers the training and evaluation loops.
+
+The loops (``pipeline/loops.py``) never ask which algorithm they hold. A learner is an
+``nn.Module`` whose every parameter and persistent buffer carries a leading seed axis, with:
+
+- ``Settings``: its settings dataclass (checks itself; includes a ``Schedule``);
+- ``loop``: ``"transitions"`` (per-step replay) or ``"episodes"`` (whole-episode replay, for
+  recurrent agents); the storage it gets is chosen by this;
+- ``execution_modes(settings)``: how it acts at evaluation, the first being the headline
+  (VM3-AC: z = 0, then sampled z; most learners: one deterministic mode);
+- ``fields(spec)``: what the storage keeps for it (names from ``algorithms.storage``);
+- ``begin_episodes(memory, started, obs, state)``: the episode-start hook, which resets the
+  recurrent memory (a GRU's hidden state, a per-episode latent) of the copies in ``started``;
+- ``act(obs, state, avail, memory, mode, noise)``: actions for ``[S, E]`` copies and the new
+  memory; ``mode`` is ``"explore"`` in training or one of the execution modes, ``noise`` the
+  per-seed stream an execution mode may draw from;
+- ``update(batch, active)``: one gradient step for the seeds in ``active``, returning per-seed
+  losses ``[S]``; the learner owns its target networks and their updates;
+- ``end_phase(active)``: called after each update phase (VM3-AC's target-V average).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from algorithms.settings import Schedule
+from algorithms.storage import Field
+
+EXPLORE = "explore"  # the mode the training loop acts in
+
+
+class Learner(nn.Module):
+    Settings: type = Schedule
+    loop: str = "transitions"
+
+    def __init__(self, settings: Schedule):
+        super().__init__()
+        self.settings = settings
+
+    @classmethod
+    def execution_modes(cls, settings) -> tuple[str, ...]:
+        return ("deterministic",)
+
+    def fields(self, spec) -> dict[str, Field]:
+        raise NotImplementedError
+
+    def begin_episodes(self, memory, started: torch.Tensor, obs, state):
+        """Memory for the copies whose episode starts (``started [S, E]``); none by default."""
+        return None
+
+    def act(self, obs, state, avail, memory, mode: str, noise=None):
+        raise NotImplementedError
+
+    def update(self, batch: dict[str, torch.Tensor], active: torch.Tensor | None):
+        raise NotImplementedError
+
+    def end_phase(self, active: torch.Tensor | None) -> None:
+        return None
+
+    # ---- checkpoints: one slice per seed ----------------------------------------------------
+    def seed_state(self, k: int) -> dict[str, torch.Tensor]:
+        """Seed k's slice of every parameter and persistent buffer."""
+        return {name: t.detach()[k].clone() for name, t in self.state_dict().items()}
+
+    @torch.no_grad()
+    def load_seed_states(self, slices: list[dict[str, torch.Tensor]]) -> None:
+        """Stack per-seed slices (in seed order) into every parameter and persistent buffer."""
+        own = self.state_dict()
+        if slices and set(slices[0]) != set(own):
+            missing, extra = set(own) - set(slices[0]), set(slices[0]) - set(own)
+            raise ValueError(
+                f"checkpoint: tensors differ from the module's (missing {sorted(missing)}, "
+                f"unexpected {sorted(extra)})"
+            )
+        for name, tensor in own.items():
+            stacked = torch.stack([s[name] for s in slices])
+            if stacked.shape != tensor.shape:
+                raise ValueError(
+                    f"checkpoint: '{name}' has shape {tuple(stacked.shape)}, the module "
+                    f"expects {tuple(tensor.shape)}"
+                )
+            tensor.copy_(stacked)
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A learner as the pipeline sees it: its class, settings, loop and source files."""
+
+    name: str
+    cls: type[Learner]
+    sources: tuple[str, ...]  # repository paths whose edits change its results
+
+    @property
+    def settings(self) -> type:
+        return self.cls.Settings
+
+    @property
+    def loop(self) -> str:
+        return self.cls.loop

@@ -1,0 +1,154 @@
+"""Generate ``dvc.yaml`` from params.yaml and the code each run depends on.
+
+DVC's ``foreach`` cannot give each run its own list of code dependencies, and a stage that
+depends on all of ``algorithms/`` and ``envs/`` retrains every run when one learner changes.
+So each run gets explicit ``train-<run>`` and ``evaluate-<run>`` stages (DVC reserves ``@`` for
+the stages ``foreach`` generates) whose ``deps`` are the files its stage module, its learner and
+its task import (followed through the repository's own imports), and whose ``params`` are
+exactly its own entries.
+
+    python -m pipeline.dvc_stages          # rewrite dvc.yaml
+    python -m pipeline.dvc_stages --check  # exit 1 if dvc.yaml is not what params.yaml gives
+
+Two index modules are not followed: ``algorithms/__init__.py`` only names each learner's module
+(a run's own module is listed directly), and ``envs/registry.py``, which imports every task, is
+listed as a file but its imports are not followed (a run lists its own task's modules).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from pathlib import Path
+
+import yaml
+
+import envs
+from algorithms import module_of
+from pipeline.params import load_runs
+
+DVC_FILE = Path("dvc.yaml")
+PACKAGES = ("algorithms", "envs", "pipeline")
+SKIPPED = {"algorithms", "envs"}  # name tables / re-exports: neither listed nor followed
+NOT_FOLLOWED = {"envs.registry"}  # listed, but its imports (every task) are not followed
+
+
+def module_path(module: str) -> Path:
+    path = Path(*module.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def _imports(module: str) -> set[str]:
+    """Repository modules that ``module`` imports (``from x.y import z`` names x.y or x.y.z)."""
+    tree = ast.parse(module_path(module).read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {m for m in found if m.split(".")[0] in PACKAGES and module_path(m).is_file()}
+
+
+def source_files(*modules: str) -> list[str]:
+    """Files of ``modules`` and of every repository module they import, transitively."""
+    seen, todo = set(), list(modules)
+    while todo:
+        module = todo.pop()
+        if module in seen or module in SKIPPED:
+            continue
+        seen.add(module)
+        if module not in NOT_FOLLOWED:
+            todo.extend(_imports(module))
+    return sorted(module_path(m).as_posix() for m in seen)
+
+
+def task_modules(task_id: str) -> list[str]:
+    """The modules that build a task and its batch."""
+    task = envs.TASKS[task_id]
+    built = [task.make, task.episode_limit, task.batched, task.light_check]
+    return sorted({f.__module__ for f in built if f is not None} | {"envs.batched", "envs.registry"})
+
+
+def run_stages(run) -> dict:
+    code = [module_of(run.family), *task_modules(run.task_id)]
+    params = [
+        "seeds",
+        f"runs.{run.name}",
+        f"tasks.{run.task}",
+        *(f"algorithms.{name}" for name in run.lineage),
+    ]
+    checkpoints = f"results/runs/{run.name}/checkpoints"
+    return {
+        f"train-{run.name}": {
+            "cmd": f"python -m pipeline.train {run.name}",
+            "deps": source_files("pipeline.train", *code),
+            "params": ["profile", "profiles.${profile}", "evaluation.env_seed_start", *params],
+            "outs": [
+                f"results/runs/{run.name}/curves.csv",
+                checkpoints,
+                f"results/runs/{run.name}/sacred",
+            ],
+        },
+        f"evaluate-{run.name}": {
+            "cmd": f"python -m pipeline.evaluate {run.name}",
+            "deps": [checkpoints, *source_files("pipeline.evaluate", *code)],
+            "params": ["evaluation", *params],
+            "outs": [f"results/runs/{run.name}/eval.json"],
+        },
+    }
+
+
+def pipeline_yaml(params: dict, runs: dict) -> dict:
+    stages = {}
+    for run in runs.values():
+        stages.update(run_stages(run))
+    evaluations = [f"results/runs/{name}/{f}" for name in runs for f in ("curves.csv", "eval.json")]
+    stages["aggregate"] = {
+        "cmd": "python -m pipeline.aggregate",
+        "deps": [*evaluations, *source_files("pipeline.aggregate")],
+        "params": ["runs"],
+        "outs": ["results/curves.csv", "results/final.csv", {"results/plots/curves": {"cache": False}}],
+        "metrics": [{"results/metrics.json": {"cache": False}}],
+    }
+    stages["figures"] = {
+        "cmd": "python -m pipeline.figures",
+        "deps": ["results/plots/curves", *source_files("pipeline.figures")],
+        "params": ["figures", "figure_style"],
+        "outs": [{"figures": {"cache": False}}],
+    }
+    pngs = [f"figures/{f['paper']}/{name}.png" for name, f in params.get("figures", {}).items()]
+    plots = [{"results/plots/curves": {"x": "step", "y": "mean_return"}}, *pngs]
+    return {"stages": stages, "plots": plots}
+
+
+HEADER = """\
+# GENERATED by `python -m pipeline.dvc_stages` from params.yaml and the code each run imports:
+# do not edit by hand (tests/test_dvc_stages.py fails when this file is stale). Each run has its
+# own train- and evaluate- stages that depend on its own learner's, task's and stage's files and
+# on its own params entries only (ARCHITECTURE.md, "Pipeline and tracking").
+"""
+
+
+def render(params: dict, runs: dict) -> str:
+    body = yaml.safe_dump(pipeline_yaml(params, runs), sort_keys=False, width=100)
+    return HEADER + body
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if dvc.yaml is stale")
+    args = parser.parse_args(argv)
+    params, runs = load_runs()
+    text = render(params, runs)
+    if args.check:
+        if not DVC_FILE.exists() or DVC_FILE.read_text() != text:
+            sys.exit("dvc.yaml is stale: run `python -m pipeline.dvc_stages` and commit it")
+        return
+    DVC_FILE.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

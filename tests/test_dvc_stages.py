@@ -1,0 +1,40 @@
+"""dvc.yaml is generated from params.yaml and each run's code (pipeline/dvc_stages.py): the
+committed file must be what the generator gives, and each run depends on its own code only."""
+
+from __future__ import annotations
+
+from conftest import REPO
+
+from pipeline import dvc_stages
+from pipeline.params import load_runs
+
+
+def test_committed_dvc_yaml_is_what_params_yaml_gives(monkeypatch):
+    monkeypatch.chdir(REPO)
+    params, runs = load_runs()
+    assert (REPO / "dvc.yaml").read_text() == dvc_stages.render(params, runs), (
+        "dvc.yaml is stale: run `python -m pipeline.dvc_stages` and commit it"
+    )
+
+
+def test_each_run_depends_on_its_own_learner_and_task_only(monkeypatch):
+    monkeypatch.chdir(REPO)
+    _, runs = load_runs()
+    deps = {name: set(dvc_stages.run_stages(run)[f"train-{name}"]["deps"]) for name, run in runs.items()}
+    assert "algorithms/maddpg.py" in deps["maddpg_cn3"]
+    assert "algorithms/maddpg.py" not in deps["vm3ac_cn3"]
+    assert "algorithms/vm3ac.py" not in deps["maddpg_cn3"]
+    assert "algorithms/qmix.py" in deps["qmix_3m"]
+    assert "envs/smax_dynamics.py" in deps["qmix_3m"]  # imported lazily, still followed
+    assert not any(d.startswith("envs/smax") for d in deps["vm3ac_cn3"])
+    assert "envs/matrix_game.py" not in deps["qmix_3m"]
+    shared = {"algorithms/learner.py", "algorithms/storage.py", "pipeline/loops.py", "envs/batched.py"}
+    assert all(shared <= d for d in deps.values())
+
+
+def test_stages_track_every_entry_a_run_inherits(monkeypatch):
+    monkeypatch.chdir(REPO)
+    _, runs = load_runs()
+    params = dvc_stages.run_stages(runs["ma_ac_cn3"])["train-ma_ac_cn3"]["params"]
+    assert {"algorithms.ma_ac", "algorithms.vm3ac", "runs.ma_ac_cn3"} <= set(params)
+    assert "algorithms.maddpg" not in params

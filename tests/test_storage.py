@@ -1,0 +1,133 @@
+"""Transition and episode storage: what is sampled is exactly what was stored, the next
+observation comes from the following row (or, at a time-limit cut, from the kept final one),
+nothing is stored twice, and each seed samples on its own."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import envs
+from algorithms.storage import EpisodeReplay, Field, TransitionReplay, nbytes
+
+S, E, N, OBS = 2, 3, 2, 4
+FIELDS = {
+    "obs": Field((N, OBS)),
+    "state": Field((5,)),
+    "action": Field((N,), torch.int64),
+    "reward": Field(()),
+    "terminated": Field((), torch.bool),
+}
+
+
+def observation(t: int) -> dict:
+    """Row contents that encode (seed, copy, t) so a sample can be traced back."""
+    code = torch.arange(S)[:, None] * 1000 + torch.arange(E)[None] * 100 + t  # [S, E]
+    return {
+        "obs": code[..., None, None].float().expand(S, E, N, OBS),
+        "state": code[..., None].float().expand(S, E, 5),
+        "avail": torch.ones(S, E, N, 3),
+    }
+
+
+def fill(storage, steps: int, limit: int, terminate_at=None):
+    """Episodes of ``limit`` steps (truncated), or terminated at step ``terminate_at``."""
+    storage.open(**observation(0))
+    t_in = 0
+    for t in range(1, steps + 1):
+        t_in += 1
+        term = torch.full((S, E), terminate_at is not None and t_in == terminate_at)
+        trunc = torch.full((S, E), t_in == limit) & ~term
+        nxt = observation(t)
+        final = {k: v + 0.5 for k, v in nxt.items()}  # the final obs differs from the reset obs
+        storage.close(
+            trunc,
+            final,
+            action=torch.full((S, E, N), t),
+            reward=torch.full((S, E), float(t)),
+            terminated=term,
+        )
+        storage.open(**nxt)
+        if bool(term.any() or trunc.any()):
+            t_in = 0
+
+
+def test_transitions_give_the_next_row_or_the_kept_final_observation():
+    limit = 4
+    replay = TransitionReplay(range(S), 30, FIELDS, E, limit)
+    fill(replay, 9, limit)
+    batch = replay.sample(200)
+    t = batch["reward"].long()  # the step that produced each sampled row
+    assert t.min() >= 1 and t.max() <= 9
+    obs_t = batch["obs"][..., 0, 0] % 100
+    assert torch.equal(obs_t.long(), t - 1)  # row t-1's observation led to step t
+    cut = t % limit == 0  # steps that hit the time limit: next obs is the final one (+0.5)
+    next_t = batch["next_obs"][..., 0, 0] % 100
+    assert torch.equal(next_t[~cut], t[~cut].float())
+    assert torch.equal(next_t[cut], t[cut].float() + 0.5)
+    assert cut.any() and (~cut).any()
+    seeds = (batch["obs"][..., 0, 0] // 1000).long()
+    assert torch.equal(seeds, torch.arange(S)[:, None].expand_as(seeds))  # each seed its own
+
+
+def test_transition_ring_keeps_the_newest_rows_and_refuses_an_early_cut():
+    replay = TransitionReplay(range(S), 6, FIELDS, E, 4)  # 2 closed rows per copy
+    fill(replay, 9, 4)
+    t = replay.sample(100)["reward"].long()
+    assert set(t.unique().tolist()) == {8, 9}
+    early = TransitionReplay(range(S), 6, FIELDS, E, 10)
+    try:
+        fill(early, 5, 3)  # truncated at 3 steps though the limit is 10
+    except RuntimeError as err:
+        assert "truncated before the time limit" in str(err)
+    else:
+        raise AssertionError("a truncation before the limit must not pass silently")
+
+
+def test_inactive_seeds_draw_nothing():
+    replay = TransitionReplay(range(S), 30, FIELDS, E, 4)
+    fill(replay, 9, 4)
+    twin = TransitionReplay(range(S), 30, FIELDS, E, 4)
+    fill(twin, 9, 4)
+    replay.sample(5, active=torch.tensor([True, False]))
+    a = replay.sample(5)["reward"]
+    twin.sample(5)
+    b = twin.sample(5)["reward"]
+    assert torch.equal(a[0], b[0])  # seed 0 drew twice in both
+    assert not torch.equal(a[1], b[1])  # seed 1 drew once less in the first
+
+
+def test_episodes_hold_whole_episodes_with_a_filled_mask():
+    limit = 5
+    replay = EpisodeReplay(range(S), 8, {**FIELDS, "avail": Field((N, 3), torch.bool)}, E, limit)
+    fill(replay, 7, limit, terminate_at=3)  # episodes of 3 steps, ending terminated
+    assert replay.episodes().tolist() == [2 * E, 2 * E]
+    assert bool(replay.ready(6).all()) and not bool(replay.ready(7).any())
+    batch = replay.sample(50)
+    filled = batch["filled"]
+    assert filled.shape == (S, 50, limit)
+    assert filled[..., :3].all() and not filled[..., 3:].any()
+    assert torch.equal(batch["terminated"][..., :3].sum(-1), torch.ones(S, 50, dtype=torch.long))
+    step = batch["reward"][..., :3]
+    assert ((step == torch.tensor([1.0, 2.0, 3.0])) | (step == torch.tensor([4.0, 5.0, 6.0]))).all(-1).all()
+    # row 3 holds the final observation (+0.5), after the three observations of the episode
+    final = batch["obs"][..., 3, 0, 0] % 100
+    assert torch.equal(final, step[..., 2] + 0.5)
+
+
+def test_one_million_transitions_of_seven_seeds_fit_this_machine():
+    """A learner's declared fields (VM3-AC's) on the largest continuous task of both papers."""
+    spec = envs.make_batched("treasure_collection", 1, N=5, num_deposits=2).spec
+    fields = {
+        "obs": Field((spec.n_agents, spec.obs_dim)),
+        "state": Field((spec.state_dim,)),
+        "action": Field((spec.n_agents, spec.action_dim)),
+        "reward": Field(()),
+        "terminated": Field((), torch.bool),
+    }
+    replay = TransitionReplay(range(7), 10**6, fields, 1, 100)  # torch.empty: pages untouched
+    per_seed = replay.bytes_per_seed
+    assert per_seed < 2.2e9
+    assert 7 * per_seed < 20 * 2**30  # this machine has 24 GiB
+    assert nbytes(fields) == 4 * (5 * spec.obs_dim + spec.state_dim + 5 * spec.action_dim + 1) + 1
+    np.testing.assert_allclose(per_seed / 10**6, nbytes(fields) + 4, rtol=0.02)
