@@ -2,8 +2,12 @@
 
 ``CentralisedCritic`` holds ``heads x N`` member networks (twin Qs are two heads) for every
 seed. Because all members read one input, the first layer is a single matmul of that input with
-all members' weights side by side, ``[S, B, in] @ [S, in, M * H]``: no per-agent copy of the
-input, and one large matmul instead of M small ones.
+all members' weights stacked, ``[S, M * H, in] @ [S, in, B]``: no per-agent copy of the input,
+and one large matmul instead of M small ones.
+
+Activations are kept feature-major, ``[S * M, features, B]``: the first layer's output is then
+already laid out member by member, so no layer ever transposes or copies an activation (in
+backward either), which on a CPU costs as much as a small matmul.
 
 A policy gradient needs agent i's critic to see agent i's *own* new action while the other
 agents' actions stay as given (VM3-AC eq. 15, MADDPG eq. 6). The first layer is linear in the
@@ -21,7 +25,15 @@ import torch
 from torch import nn
 
 from algorithms.seeding import SeedStreams
-from algorithms.stacked_mlp import StackedMLP
+
+
+def _uniform_layer(init: SeedStreams, members: int, in_dim: int, out_dim: int):
+    """Weights ``[S, M, out, in]`` and biases ``[S, M, out, 1]`` drawn as torch.nn.Linear
+    draws them, U(-1/sqrt(in), 1/sqrt(in))."""
+    bound = 1.0 / math.sqrt(in_dim)
+    weight = init.uniform(-bound, bound, members, in_dim, out_dim).transpose(2, 3)
+    bias = init.uniform(-bound, bound, members, 1, out_dim).transpose(2, 3)
+    return nn.Parameter(weight.contiguous()), nn.Parameter(bias.contiguous())
 
 
 class CentralisedCritic(nn.Module):
@@ -38,20 +50,22 @@ class CentralisedCritic(nn.Module):
     ):
         super().__init__()
         self.N, self.heads, self.A, self.x_dim = n_agents, heads, action_dim, x_dim
-        M, H, in_dim = heads * n_agents, hidden[0], x_dim + n_agents * action_dim
-        # Drawn per member as torch.nn.Linear would (U(-1/sqrt(in), 1/sqrt(in))), then laid out
-        # side by side for the shared matmul.
-        bound = 1.0 / math.sqrt(in_dim)
-        w = init.uniform(-bound, bound, M, in_dim, H)  # [S, M, in, H]
-        b = init.uniform(-bound, bound, M, 1, H)
-        self.w_in = nn.Parameter(w.permute(0, 2, 1, 3).reshape(w.shape[0], in_dim, M * H))
-        self.b_in = nn.Parameter(b.permute(0, 2, 1, 3).reshape(w.shape[0], 1, M * H))
-        self.rest = StackedMLP(init, M, H, hidden[1:], 1)
-        # Member m = head * N + i reads agent i's action from these rows of the first layer.
+        M, in_dim = heads * n_agents, x_dim + n_agents * action_dim
+        self.hidden = hidden[0]
+        w, b = _uniform_layer(init, M, in_dim, hidden[0])
+        # All members' first layers stacked: rows m * H .. (m + 1) * H belong to member m.
+        self.w_in = nn.Parameter(w.detach().flatten(1, 2))  # [S, M * H, in]
+        self.b_in = nn.Parameter(b.detach().flatten(1, 2))  # [S, M * H, 1]
+        sizes = [*hidden, 1]
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        for a, b_ in zip(sizes[:-1], sizes[1:]):
+            w, b = _uniform_layer(init, M, a, b_)
+            self.weights.append(w)
+            self.biases.append(b)
+        # Member m = head * N + i reads agent i's action from these columns of the first layer.
         agent = torch.arange(M) % n_agents
-        own_rows = x_dim + agent[:, None] * action_dim + torch.arange(action_dim)
-        self.register_buffer("own_rows", own_rows, persistent=False)  # [M, A]
-        self.register_buffer("member", torch.arange(M)[:, None], persistent=False)
+        own_cols = x_dim + agent[:, None] * action_dim + torch.arange(action_dim)
+        self.register_buffer("own_cols", own_cols, persistent=False)  # [M, A]
 
     @property
     def members(self) -> int:
@@ -71,16 +85,23 @@ class CentralisedCritic(nn.Module):
         slot i replaced by ``own[:, i]`` (gradient reaches ``own`` only through slot i).
         """
         S, B = x.shape[:2]
-        M, H = self.members, self.w_in.shape[-1] // self.members
-        members = slice(None) if head is None else slice(head * self.N, (head + 1) * self.N)
-        m = M if head is None else self.N
-        cols = slice(members.start * H, members.stop * H) if head is not None else slice(None)
+        H = self.hidden
+        lo, hi = (0, self.members) if head is None else (head * self.N, (head + 1) * self.N)
+        m = hi - lo
         inp = x if joint is None else torch.cat([x, joint.flatten(2)], -1)
-        pre = torch.baddbmm(self.b_in[..., cols], inp, self.w_in[..., cols])
-        pre = pre.view(S, B, m, H).transpose(1, 2)
+        w_in = self.w_in[:, lo * H : hi * H]
+        pre = torch.baddbmm(self.b_in[:, lo * H : hi * H], w_in, inp.transpose(1, 2))
+        pre = pre.view(S, m, H, B)
         if own is not None:
-            w = self.w_in.view(S, -1, M, H)[:, self.own_rows[members], self.member[members]]
+            w = w_in.view(S, m, H, -1)  # [S, m, H, in]
+            cols = self.own_cols[lo:hi].view(1, m, 1, self.A).expand(S, m, H, self.A)
             delta = (own - joint.transpose(1, 2)).repeat(1, m // self.N, 1, 1)  # [S, m, B, A]
-            pre = pre + torch.matmul(delta, w)  # w: [S, m, A, H]
-        values = self.rest(torch.relu(pre), members).squeeze(-1)
+            pre = pre + torch.matmul(torch.gather(w, 3, cols), delta.transpose(2, 3))
+        h = pre.relu_().view(S * m, H, B)  # in place: no second activation-sized buffer
+        for k, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            weight, bias = weight[:, lo:hi].flatten(0, 1), bias[:, lo:hi].flatten(0, 1)
+            h = torch.baddbmm(bias, weight, h)
+            if k < len(self.weights) - 1:
+                h = h.relu_()
+        values = h.view(S, m, B)
         return values if head is not None else values.view(S, self.heads, self.N, B)

@@ -11,9 +11,11 @@ The loops (``pipeline/loops.py``) never ask which algorithm they hold. A learner
 - ``fields(spec)``: what the storage keeps for it (names from ``algorithms.storage``);
 - ``begin_episodes(memory, started, obs, state)``: the episode-start hook, which resets the
   recurrent memory (a GRU's hidden state, a per-episode latent) of the copies in ``started``;
-- ``act(obs, state, avail, memory, mode, noise)``: actions for ``[S, E]`` copies and the new
-  memory; ``mode`` is ``"explore"`` in training or one of the execution modes, ``noise`` the
-  per-seed stream an execution mode may draw from;
+- ``act(obs, state, avail, memory, mode, noise, acting)``: actions for ``[S, E]`` copies and
+  the new memory; ``mode`` is ``"explore"`` in training or one of the execution modes, ``noise``
+  the per-seed stream an execution mode may draw from, ``acting`` (``[S, E]`` bool, all if None)
+  the copies that will really step: a seed with no acting copy draws nothing and counts no
+  step (its copies wait for the other seeds' episodes, see ``pipeline/loops.py``);
 - ``update(batch, active)``: one gradient step for the seeds in ``active``, returning per-seed
   losses ``[S]``; the learner owns its target networks and their updates;
 - ``end_phase(active)``: called after each update phase (VM3-AC's target-V average).
@@ -51,7 +53,7 @@ class Learner(nn.Module):
         """Memory for the copies whose episode starts (``started [S, E]``); none by default."""
         return None
 
-    def act(self, obs, state, avail, memory, mode: str, noise=None):
+    def act(self, obs, state, avail, memory, mode: str, noise=None, acting=None):
         raise NotImplementedError
 
     def update(self, batch: dict[str, torch.Tensor], active: torch.Tensor | None):

@@ -77,12 +77,13 @@ class MADDPG(Learner):
         }
 
     @torch.no_grad()
-    def act(self, obs, state, avail, memory, mode: str, noise=None):
+    def act(self, obs, state, avail, memory, mode: str, noise=None, acting=None):
         """a_i = mu_i(o_i) (+ exploration noise, clipped to the bounds, in training)."""
         E = obs.shape[1]
         action, _ = self.actor(obs.transpose(1, 2))
         if mode == EXPLORE:
-            eps = self.explore_noise.normal(self.n_agents, E, self.action_dim)
+            drawing = None if acting is None else acting.any(1)
+            eps = self.explore_noise.normal(self.n_agents, E, self.action_dim, active=drawing)
             action = torch.max(torch.min(action + self.noise_scale * eps, self.actor.high), self.actor.low)
         return action.transpose(1, 2), None
 

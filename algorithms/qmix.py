@@ -208,12 +208,13 @@ class QMIX(Learner):
         return eps.clamp(min=st.epsilon_finish).float()
 
     @torch.no_grad()
-    def act(self, obs, state, avail, memory: Memory, mode: str, noise=None):
+    def act(self, obs, state, avail, memory: Memory, mode: str, noise=None, acting=None):
         """Actions ``[S, E, N]`` among the available ones, and the new memory.
 
         ``explore``: epsilon-greedy (PyMARL EpsilonGreedyActionSelector): with probability
         epsilon an action uniform over the available ones, else the greedy one; each call
-        advances the seed's epsilon clock by its E env steps. ``greedy``: the masked argmax.
+        advances the seed's epsilon clock by its acting copies' env steps. ``greedy``: the
+        masked argmax.
         """
         if mode not in (EXPLORE, GREEDY):
             raise ValueError(f"qmix: unknown mode '{mode}' (known: {EXPLORE}, {GREEDY})")
@@ -223,14 +224,16 @@ class QMIX(Learner):
         available = avail.bool()
         action = masked_argmax(q.view(S, E, N, -1), available)
         if mode == EXPLORE:
+            acting = torch.ones(S, E, dtype=torch.bool) if acting is None else acting
+            drawing = acting.any(1)  # a seed whose copies all wait draws nothing
             # Both draws happen every step, so a seed's stream never depends on its epsilon.
-            pick_random = self.explore.uniform(0, 1, E, N) < self.epsilon().view(S, 1, 1)
+            pick = self.explore.uniform(0, 1, E, N, active=drawing) < self.epsilon().view(S, 1, 1)
             # The available action with the largest of i.i.d. uniform scores is uniform among
             # the available ones (PyMARL: Categorical(avail_actions).sample()).
-            scores = self.explore.uniform(0, 1, E, N, self.n_actions)
+            scores = self.explore.uniform(0, 1, E, N, self.n_actions, active=drawing)
             random_action = masked_argmax(scores, available)
-            action = torch.where(pick_random, random_action, action)
-            self.env_steps += E
+            action = torch.where(pick, random_action, action)
+            self.env_steps += acting.sum(1)
         last_action = F.one_hot(action, self.n_actions).to(obs.dtype)
         return action, Memory(hidden.view(S, E, N, -1), last_action)
 

@@ -19,11 +19,6 @@ def _per_seed(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return values.view(*values.shape, *([1] * (like.dim() - values.dim())))
 
 
-def _check_clip_scope(owner: str, clip_scope: str) -> None:
-    if clip_scope not in ("seed", "variable"):
-        raise ValueError(f"{owner}: clip_scope must be 'seed' or 'variable', got {clip_scope}")
-
-
 def clip_grads_(grads: list[torch.Tensor], clip: float, clip_scope: str) -> None:
     """Scale ``grads`` (seed-leading tensors) in place so their norms are at most ``clip``.
 
@@ -41,118 +36,120 @@ def clip_grads_(grads: list[torch.Tensor], clip: float, clip_scope: str) -> None
         torch._foreach_mul_(grads, [_per_seed(c, g) for c, g in zip(coefs, grads)])
 
 
-class SeedAdam:
-    """Adam (Kingma & Ba 2015, torch's defaults) with per-seed steps, masks and clipping.
-
-    ``clip`` bounds gradient norms: ``clip_scope="seed"`` takes one norm over all of a seed's
-    tensors (``torch.nn.utils.clip_grad_norm_`` applied to each seed alone, PyMARL's habit);
-    ``"variable"`` clips every variable of every seed and agent on its own (each
+class _SeedOptimiser:
+    """What both optimisers share: the parameters, the seeds' gradients (a seed outside
+    ``active`` contributes none, even a non-finite one from a batch it did not draw) and their
+    clipping. ``clip`` bounds gradient norms: ``clip_scope="seed"`` takes one norm over all of a
+    seed's tensors (``torch.nn.utils.clip_grad_norm_`` applied to each seed alone, PyMARL's
+    habit); ``"variable"`` clips every variable of every seed and agent on its own (each
     ``[S, N, ...]`` tensor per (seed, agent): TensorFlow's ``clip_by_norm`` per variable, as
-    the MADDPG reference code does).
-    """
+    the MADDPG reference code does)."""
 
-    def __init__(
-        self,
-        params: Iterable[torch.nn.Parameter],
-        lr: float,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        clip: float | None = None,
-        clip_scope: str = "seed",
-    ):
+    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, eps: float, clip, clip_scope):
         self.params = list(params)
-        _check_clip_scope("SeedAdam", clip_scope)
-        self.lr, self.betas, self.eps, self.clip, self.clip_scope = lr, betas, eps, clip, clip_scope
-        S = self.params[0].shape[0]
-        self.m = [torch.zeros_like(p) for p in self.params]
-        self.v = [torch.zeros_like(p) for p in self.params]
-        self.steps = torch.zeros(S)
+        if clip_scope not in ("seed", "variable"):
+            name = type(self).__name__
+            raise ValueError(f"{name}: clip_scope must be 'seed' or 'variable', got {clip_scope}")
+        self.lr, self.eps, self.clip, self.clip_scope = lr, eps, clip, clip_scope
+        self.S = self.params[0].shape[0]
 
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
 
-    def _grads(self) -> list[torch.Tensor]:
-        return [torch.zeros_like(p) if p.grad is None else p.grad for p in self.params]
+    def _grads(self, active: torch.Tensor | None) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The (clipped) gradients, zero for seeds outside ``active``, and the mask as floats."""
+        on = torch.ones(self.S, dtype=torch.bool) if active is None else active.bool()
+        grads = [
+            torch.zeros_like(p)
+            if p.grad is None
+            else p.grad
+            if active is None
+            else torch.where(_per_seed(on, p), p.grad, 0.0)
+            for p in self.params
+        ]
+        if self.clip is not None:
+            clip_grads_(grads, self.clip, self.clip_scope)
+        return grads, on.to(self.params[0].dtype)
 
-    def _clip(self, grads: list[torch.Tensor]) -> None:
-        clip_grads_(grads, self.clip, self.clip_scope)
+    def _view(self, values: torch.Tensor) -> list[torch.Tensor]:
+        """A ``[S]`` tensor viewed against every parameter."""
+        return [_per_seed(values, p) for p in self.params]
+
+
+class SeedAdam(_SeedOptimiser):
+    """Adam (Kingma & Ba 2015, torch's defaults) with per-seed steps, masks and clipping."""
+
+    def __init__(
+        self,
+        params: Iterable[torch.nn.Parameter],
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),  # torch's defaults
+        eps: float = 1e-8,
+        clip: float | None = None,
+        clip_scope: str = "seed",
+    ):
+        super().__init__(params, lr, eps, clip, clip_scope)
+        self.betas = betas
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+        self.steps = torch.zeros(self.S)
 
     @torch.no_grad()
     def step(self, active: torch.Tensor | None = None) -> None:
         """One Adam step for the seeds in ``active`` (``[S]`` bool; all seeds if None)."""
-        grads = self._grads()
-        if self.clip is not None:
-            self._clip(grads)
+        grads, on = self._grads(active)
         b1, b2 = self.betas
-        on = torch.ones_like(self.steps) if active is None else active.to(self.steps.dtype)
         self.steps += on
         steps = self.steps.clamp(min=1)
         # A masked seed gets decay 1 and increment 0: its moments stay as they were.
         keep1, keep2 = 1 - (1 - b1) * on, 1 - (1 - b2) * on
         step_size = self.lr * on / (1 - b1**steps)
         inv_bias2 = 1 / (1 - b2**steps).sqrt()
-        view = lambda values: [_per_seed(values, p) for p in self.params]  # noqa: E731
-        torch._foreach_mul_(self.m, view(keep1))
-        torch._foreach_addcmul_(self.m, grads, view(1 - keep1))
-        torch._foreach_mul_(self.v, view(keep2))
-        torch._foreach_addcmul_(self.v, torch._foreach_mul(grads, view(1 - keep2)), grads)
+        torch._foreach_mul_(self.m, self._view(keep1))
+        torch._foreach_addcmul_(self.m, grads, self._view(1 - keep1))
+        torch._foreach_mul_(self.v, self._view(keep2))
+        torch._foreach_addcmul_(self.v, torch._foreach_mul(grads, self._view(1 - keep2)), grads)
         denom = torch._foreach_sqrt(self.v)
-        torch._foreach_mul_(denom, view(inv_bias2))
+        torch._foreach_mul_(denom, self._view(inv_bias2))
         torch._foreach_add_(denom, self.eps)
         update = torch._foreach_div(self.m, denom)
-        torch._foreach_mul_(update, view(step_size))
+        torch._foreach_mul_(update, self._view(step_size))
         torch._foreach_sub_(self.params, update)
 
 
-class SeedRMSprop:
+class SeedRMSprop(_SeedOptimiser):
     """RMSprop (``torch.optim.RMSprop``: no momentum, not centred, no weight decay; PyMARL's
     optimiser) with per-seed masks and clipping.
 
     square_avg <- alpha square_avg + (1 - alpha) g^2;  p <- p - lr g / (sqrt(square_avg) + eps).
-    A seed outside ``active`` keeps its parameters and square averages exactly, and its gradient
-    is ignored (even a non-finite one from a batch it did not draw). ``clip`` and ``clip_scope``
-    are SeedAdam's (``clip_grads_``).
     """
 
     def __init__(
         self,
         params: Iterable[torch.nn.Parameter],
         lr: float,
-        alpha: float = 0.99,
+        alpha: float = 0.99,  # torch's default
         eps: float = 1e-8,
         clip: float | None = None,
         clip_scope: str = "seed",
     ):
-        self.params = list(params)
-        _check_clip_scope("SeedRMSprop", clip_scope)
-        self.lr, self.alpha, self.eps, self.clip, self.clip_scope = lr, alpha, eps, clip, clip_scope
+        super().__init__(params, lr, eps, clip, clip_scope)
+        self.alpha = alpha
         self.square_avg = [torch.zeros_like(p) for p in self.params]
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
 
     @torch.no_grad()
     def step(self, active: torch.Tensor | None = None) -> None:
         """One RMSprop step for the seeds in ``active`` (``[S]`` bool; all seeds if None)."""
-        S = self.params[0].shape[0]
-        on = torch.ones(S, dtype=torch.bool) if active is None else active.bool()
-        grads = [
-            torch.zeros_like(p) if p.grad is None else torch.where(_per_seed(on, p), p.grad, 0.0)
-            for p in self.params
-        ]
-        if self.clip is not None:
-            clip_grads_(grads, self.clip, self.clip_scope)
+        grads, on = self._grads(active)
         # A masked seed gets decay 1 and increment 0: its square average stays as it was.
-        keep = 1 - (1 - self.alpha) * on.to(self.params[0].dtype)
-        view = lambda values: [_per_seed(values, p) for p in self.params]  # noqa: E731
-        torch._foreach_mul_(self.square_avg, view(keep))
-        torch._foreach_addcmul_(self.square_avg, torch._foreach_mul(grads, view(1 - keep)), grads)
+        keep = 1 - (1 - self.alpha) * on
+        torch._foreach_mul_(self.square_avg, self._view(keep))
+        torch._foreach_addcmul_(self.square_avg, torch._foreach_mul(grads, self._view(1 - keep)), grads)
         denom = torch._foreach_sqrt(self.square_avg)
         torch._foreach_add_(denom, self.eps)
         update = torch._foreach_div(grads, denom)
-        torch._foreach_mul_(update, view(self.lr * on.to(self.params[0].dtype)))
+        torch._foreach_mul_(update, self._view(self.lr * on))
         torch._foreach_sub_(self.params, update)
 
 

@@ -47,5 +47,5 @@ class StackedMLP(nn.Module):
 
     def forward(self, x: torch.Tensor, members: slice = slice(None)) -> torch.Tensor:
         for layer in self.layers[:-1]:
-            x = torch.relu(layer(x, members))
+            x = layer(x, members).relu_()  # in place: the matmul's output is not needed again
         return self.layers[-1](x, members)

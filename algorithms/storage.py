@@ -78,10 +78,15 @@ class TransitionReplay:
         self.finals = self.rows // episode_limit + 2
         self.final = _allocate(self.observed, self.S, self.E, self.finals)
         self.final_slot = torch.full((self.S, self.E, self.rows), -1, dtype=torch.int32)
-        self.final_cursor = 0
-        self.cursor, self.closed = 0, 0  # open row of every copy; closed rows per copy
-        self.length = torch.zeros(self.S, self.E, dtype=torch.long)  # steps into the episode
+        # Per copy: the open row, the closed rows, the next final slot, steps into the episode.
+        # Copies advance on their own: a copy that waits (pipeline/loops.py) writes nothing.
+        self.cursor = torch.zeros(self.S, self.E, dtype=torch.long)
+        self.closed = torch.zeros(self.S, self.E, dtype=torch.long)
+        self.final_cursor = torch.zeros(self.S, self.E, dtype=torch.long)
+        self.length = torch.zeros(self.S, self.E, dtype=torch.long)
         self.sampler = SeedStreams(seeds, "replay")
+        self._seed = torch.arange(self.S)[:, None].expand(self.S, self.E)
+        self._copy = torch.arange(self.E)[None, :].expand(self.S, self.E)
 
     @property
     def bytes_per_seed(self) -> int:
@@ -90,42 +95,61 @@ class TransitionReplay:
 
     def ready(self, batch_size: int) -> torch.Tensor:
         """Seeds ``[S]`` that hold at least one batch of closed rows."""
-        return torch.full((self.S,), self.E * self.closed >= batch_size)
+        return self.closed.sum(1) >= batch_size
 
-    def open(self, **observed: torch.Tensor) -> None:
-        """The observation part ``[S,E,...]`` of the row every copy acts on next."""
+    def _at(self, active: torch.Tensor | None):
+        """Index of the open row of every copy in ``active`` (all if None)."""
+        mask = torch.ones(self.S, self.E, dtype=torch.bool) if active is None else active
+        return self._seed[mask], self._copy[mask], self.cursor[mask], mask
+
+    def open(self, active: torch.Tensor | None = None, **observed: torch.Tensor) -> None:
+        """The observation part ``[S,E,...]`` of the row every (active) copy acts on next."""
+        seed, copy, row, mask = self._at(active)
         for name in self.observed:
-            self.data[name][:, :, self.cursor] = observed[name]
+            self.data[name][seed, copy, row] = observed[name][mask].to(self.data[name].dtype)
 
-    def close(self, truncated: torch.Tensor, final: dict[str, torch.Tensor], **produced) -> None:
-        """The step's results ``[S,E,...]``; ``final`` holds the observation after the step
-        (needed only where ``truncated``). Advances every copy to a new open row."""
+    def close(
+        self,
+        truncated: torch.Tensor,
+        final: dict[str, torch.Tensor],
+        active: torch.Tensor | None = None,
+        **produced,
+    ) -> None:
+        """The step's results ``[S,E,...]`` for the active copies; ``final`` holds the
+        observation after the step (needed only where ``truncated``). Advances those copies to
+        a new open row."""
+        seed, copy, row, mask = self._at(active)
         for name in self.fields.keys() - self.observed.keys():
-            self.data[name][:, :, self.cursor] = produced[name]
-        self.length += 1
-        self.final_slot[:, :, self.cursor] = -1
-        if truncated.any():
-            if bool((self.length[truncated] != self.limit).any()):
+            self.data[name][seed, copy, row] = produced[name][mask].to(self.data[name].dtype)
+        self.length[mask] += 1
+        self.final_slot[seed, copy, row] = -1
+        cut = truncated & mask
+        if cut.any():
+            if bool((self.length[cut] != self.limit).any()):
                 raise RuntimeError(
                     f"storage: an episode was truncated before the time limit {self.limit}"
                 )
-            slot = self.final_cursor
-            self.final_cursor = (slot + 1) % self.finals
-            self.final_slot[:, :, self.cursor][truncated] = slot
+            slot = self.final_cursor[cut]
+            self.final_cursor[cut] = (slot + 1) % self.finals
+            self.final_slot[self._seed[cut], self._copy[cut], self.cursor[cut]] = slot.int()
             for name in self.observed:
-                self.final[name][:, :, slot][truncated] = final[name][truncated].to(self.final[name].dtype)
-        ended = produced["terminated"].bool() | truncated
+                value = final[name][cut].to(self.final[name].dtype)
+                self.final[name][self._seed[cut], self._copy[cut], slot] = value
+        ended = (produced["terminated"].bool() | truncated) & mask
         self.length[ended] = 0
-        self.cursor = (self.cursor + 1) % self.rows
-        self.closed = min(self.closed + 1, self.rows - 1)
+        self.cursor[mask] = (self.cursor[mask] + 1) % self.rows
+        self.closed[mask] = (self.closed[mask] + 1).clamp(max=self.rows - 1)
 
     def sample(self, batch_size: int, active: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """``batch_size`` closed rows per seed, fields ``[S, batch, ...]``; a seed not in
-        ``active`` draws nothing (its generator does not advance) and gets row 0."""
-        u = self.sampler.integers(self.E * self.closed, batch_size, active=active)  # [S, B]
-        copy, age = u % self.E, u // self.E
-        row = (self.cursor - 1 - age) % self.rows
+        """``batch_size`` closed rows per seed, uniform over all its copies' closed rows, fields
+        ``[S, batch, ...]``; a seed not in ``active`` draws nothing (its generator does not
+        advance) and gets copy 0's newest row."""
+        u = self.sampler.integers(self.closed.sum(1), batch_size, active=active)  # [S, B]
+        ends = self.closed.cumsum(1)  # [S, E]: copy e holds draws in [ends[e-1], ends[e])
+        copy = (u.unsqueeze(-1) >= ends.unsqueeze(1)).sum(-1).clamp(max=self.E - 1)
         seed = torch.arange(self.S).unsqueeze(1)
+        age = u - (ends - self.closed)[seed, copy]  # 0 is the copy's newest closed row
+        row = (self.cursor[seed, copy] - 1 - age) % self.rows
         batch = {k: v[seed, copy, row] for k, v in self.data.items()}
         nxt = (row + 1) % self.rows
         slot = self.final_slot[seed, copy, row].long()
@@ -183,22 +207,37 @@ class EpisodeReplay:
         """Seeds ``[S]`` that hold at least one batch of episodes (PyMARL's ``can_sample``)."""
         return self.episodes() >= batch_size
 
-    def open(self, **observed: torch.Tensor) -> None:
-        for name in self.observed:
-            self.data[name][self._seed, self.slot, self.t] = observed[name].to(self.data[name].dtype)
+    def _at(self, active: torch.Tensor | None):
+        """Index of the row every copy in ``active`` (all if None) writes next."""
+        mask = torch.ones(self.S, self.E, dtype=torch.bool) if active is None else active
+        seed = self._seed.expand(self.S, self.E)[mask]
+        return seed, self.slot[mask], self.t[mask], mask
 
-    def close(self, truncated: torch.Tensor, final: dict[str, torch.Tensor], **produced) -> None:
-        """The step's results; episodes that ended get their final row and are committed, and
-        their copies move on to the oldest slot of their seed's ring."""
+    def open(self, active: torch.Tensor | None = None, **observed: torch.Tensor) -> None:
+        seed, slot, t, mask = self._at(active)
+        for name in self.observed:
+            self.data[name][seed, slot, t] = observed[name][mask].to(self.data[name].dtype)
+
+    def close(
+        self,
+        truncated: torch.Tensor,
+        final: dict[str, torch.Tensor],
+        active: torch.Tensor | None = None,
+        **produced,
+    ) -> None:
+        """The step's results for the active copies; episodes that ended get their final row
+        and are committed, and their copies move on to the oldest slot of their seed's ring."""
+        seed, slot, t, mask = self._at(active)
         for name in self.fields.keys() - self.observed.keys():
-            self.data[name][self._seed, self.slot, self.t] = produced[name].to(self.data[name].dtype)
-        self.filled[self._seed, self.slot, self.t] = True
-        self.t += 1
-        ended = produced["terminated"].bool() | truncated
+            self.data[name][seed, slot, t] = produced[name][mask].to(self.data[name].dtype)
+        self.filled[seed, slot, t] = True
+        self.t[mask] += 1
+        ended = (produced["terminated"].bool() | truncated) & mask
         if not ended.any():
             return
+        seed, slot, t = self._seed.expand(self.S, self.E)[ended], self.slot[ended], self.t[ended]
         for name in self.observed:  # the final observation (bootstrapped only if truncated)
-            self.data[name][self._seed, self.slot, self.t] = final[name].to(self.data[name].dtype)
+            self.data[name][seed, slot, t] = final[name][ended].to(self.data[name].dtype)
         for k, e in ended.nonzero().tolist():
             self.committed[k, self.slot[k, e]] = True
             new = int(self.next_slot[k])

@@ -129,7 +129,7 @@ class VM3AC(Learner):
 
     # ---- acting -------------------------------------------------------------------------
     @torch.no_grad()
-    def act(self, obs, state, avail, memory, mode: str, noise: SeedStreams | None = None):
+    def act(self, obs, state, avail, memory, mode: str, noise=None, acting=None):
         """obs ``[S,E,N,obs]`` -> actions ``[S,E,N,A]`` for E env copies per seed.
 
         Training (explore): z ~ N(0, I) shared by the agents of a copy, a ~ pi(.|o, z).
@@ -140,14 +140,17 @@ class VM3AC(Learner):
         S, E = obs.shape[:2]
         o = obs.transpose(1, 2)
         z, explore = None, mode == EXPLORE
+        drawing = None if acting is None else acting.any(1)  # seeds whose copies step
         if self.settings.z_dim:
             if explore:
-                z = self.explore_noise.normal(E, self.settings.z_dim)
+                z = self.explore_noise.normal(E, self.settings.z_dim, active=drawing)
             elif mode == "sampled":
                 z = noise.normal(E, self.settings.z_dim)
             else:
                 z = torch.zeros(S, E, self.settings.z_dim)
-        eps = self.explore_noise.normal(self.n_agents, E, self.action_dim) if explore else None
+        eps = None
+        if explore:
+            eps = self.explore_noise.normal(self.n_agents, E, self.action_dim, active=drawing)
         action, _ = self.actor(o, z, eps)
         return action.transpose(1, 2), None
 

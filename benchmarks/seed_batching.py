@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--env-steps", type=int, default=2000)
     args = parser.parse_args()
     _, runs = load_runs()
-    chosen = args.runs or list({r.algorithm: r.name for r in runs.values()}.values())
+    chosen = args.runs or list({r.algorithm: r.name for r in reversed(runs.values())}.values())[::-1]
     print(f"{args.env_steps} env steps per seed, torch threads {torch.get_num_threads()}")
     print(f"{'run':20} {'seeds':>5} {'batched s':>9} {'steps/s':>8} {'seq. s':>8} {'steps/s':>8} {'ratio':>6}")
     for name in chosen:

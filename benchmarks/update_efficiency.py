@@ -12,12 +12,14 @@ task and seed count, this measures in one process:
   with their shapes and strides) replayed alone on fresh tensors; their summed time is what the
   update would take if nothing but its matmuls ran. GFLOP/s over that time is the roofline.
 
-It prints GFLOP/s, the roofline and their ratio (% of roofline). A measurement, not a test.
+It prints GFLOP/s, the roofline and their ratio (% of roofline), each the median of several
+rounds that alternate updates and replays. A measurement, not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -104,22 +106,27 @@ def random_batch(algo, spec, seeds, settings) -> dict:
     return storage.sample(settings.batch_size)
 
 
-def measure(run, n_seeds: int, steps: int) -> dict:
+def measure(run, n_seeds: int, steps: int, rounds: int) -> dict:
+    """Medians over ``rounds`` of (``steps`` updates, then the same count of matmul replays),
+    so that a noisy machine slows both sides of each round's ratio alike."""
     seeds = list(range(n_seeds))
     spec = envs.make_batched(run.task_id, 1, **run.task_kwargs).spec
     algo = learner(run.family)(spec, seeds, run.settings)
     batch = random_batch(algo, spec, seeds, run.settings)
     for _ in range(5):
         algo.update(batch, None)
-    start = time.perf_counter()
-    for _ in range(steps):
-        algo.update(batch, None)
-    seconds = (time.perf_counter() - start) / steps
     with FlopCounterMode(display=False) as counter:
         algo.update(batch, None)
     with RecordMatmuls() as recorder:
         algo.update(batch, None)
-    roof_seconds = replay_seconds(recorder.calls, steps)
+    update, roof = [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(steps):
+            algo.update(batch, None)
+        update.append((time.perf_counter() - start) / steps)
+        roof.append(replay_seconds(recorder.calls, steps))
+    seconds, roof_seconds = statistics.median(update), statistics.median(roof)
     flops = counter.get_total_flops()
     return {
         "run": run.name,
@@ -127,7 +134,7 @@ def measure(run, n_seeds: int, steps: int) -> dict:
         "gflop": flops / 1e9,
         "gflops": flops / seconds / 1e9,
         "roofline": flops / roof_seconds / 1e9,
-        "ratio": roof_seconds / seconds,
+        "ratio": statistics.median(r / u for r, u in zip(roof, update)),
         "matmuls": len(recorder.calls),
     }
 
@@ -136,14 +143,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", nargs="*", help="run names (default: one per algorithm)")
     parser.add_argument("--seeds", type=int, default=7)
-    parser.add_argument("--steps", type=int, default=30, help="timed updates per learner")
+    parser.add_argument("--steps", type=int, default=20, help="timed updates per round")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds per learner (median)")
     args = parser.parse_args()
     _, runs = load_runs()
-    chosen = args.runs or list({r.algorithm: r.name for r in runs.values()}.values())
+    chosen = args.runs or list({r.algorithm: r.name for r in reversed(runs.values())}.values())[::-1]
     print(f"{args.seeds} seeds, torch threads {torch.get_num_threads()}")
     print(f"{'run':24} {'update ms':>9} {'GFLOP':>7} {'GFLOP/s':>8} {'roofline':>9} {'% roof':>7}")
     for name in chosen:
-        m = measure(runs[name], args.seeds, args.steps)
+        m = measure(runs[name], args.seeds, args.steps, args.rounds)
         print(
             f"{m['run']:24} {m['ms']:9.1f} {m['gflop']:7.3f} {m['gflops']:8.1f} "
             f"{m['roofline']:9.1f} {100 * m['ratio']:6.0f}%"

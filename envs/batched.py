@@ -91,8 +91,11 @@ class BatchedEnv:
         state = np.stack([self._state(env) for env in self.envs])
         return obs, state, self._avail([i for _, i in firsts])
 
-    def step(self, actions: np.ndarray) -> Step:
-        """Step every copy with actions[b, n] (continuous vectors or discrete indices)."""
+    def step(self, actions: np.ndarray, active: np.ndarray | None = None) -> Step:
+        """Step every copy with actions[b, n] (continuous vectors or discrete indices).
+
+        Copies outside ``active`` (``[B]`` bool; all if None) are not stepped: they keep their
+        state and generator, and their rows of the Step are zeros with no reward and no end."""
         B, N = self.n_copies, self.spec.n_agents
         next_obs = np.zeros((B, N, self.spec.obs_dim), np.float32)
         next_state = np.zeros((B, self.spec.state_dim), np.float32)
@@ -102,6 +105,10 @@ class BatchedEnv:
         episode_return, won = np.full(B, np.nan), np.zeros(B, bool)
         infos, step_infos = [], []
         for b, env in enumerate(self.envs):
+            if active is not None and not active[b]:
+                infos.append({})
+                step_infos.append({})
+                continue
             live = list(env.agents)
             o, r, term, trunc, info = env.step({a: actions[b, self._index[a]] for a in live})
             next_obs[b] = self._obs(o)

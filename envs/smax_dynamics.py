@@ -129,7 +129,7 @@ class SMAXDynamics:
         self.reset = jax.jit(self._reset)
         self.step = jax.jit(self._step)
         self.batched_reset = jax.jit(jax.vmap(self._reset))
-        self.batched_step = jax.jit(jax.vmap(self._step_or_reset, in_axes=(None, 0, 0, 0)))
+        self.batched_step = jax.jit(jax.vmap(self._step_or_reset, in_axes=(None, 0, 0, 0, 0)))
 
     @staticmethod
     def seed_key(seed: int) -> jax.Array:
@@ -177,13 +177,18 @@ class SMAXDynamics:
             (state.state.step >= limit) & ~terminated,
         )
 
-    def _step_or_reset(self, limit, key, state, actions) -> BatchedTransition:
+    def _step_or_reset(self, limit, key, state, actions, active) -> BatchedTransition:
+        """One copy's step (and reset, if it ended). An inactive copy keeps its key and state;
+        its other outputs are meaningless and the host ignores them."""
         t = self._step(limit, key, state, actions)
         first = self._reset(t.key)  # the key chain continues exactly as a later reset() would
-        done = t.terminated | t.truncated
+        done = (t.terminated | t.truncated) & active
 
         def pick(after_reset, after_step):
             return jax.tree.map(lambda x, y: jnp.where(done, x, y), after_reset, after_step)
+
+        def keep(before, after):
+            return jax.tree.map(lambda x, y: jnp.where(active, y, x), before, after)
 
         return BatchedTransition(
             t.obs,
@@ -194,8 +199,8 @@ class SMAXDynamics:
             t.won,
             t.terminated,
             t.truncated,
-            pick(first.key, t.key),
-            pick(first.state, t.state),
+            keep(key, pick(first.key, t.key)),
+            keep(state, pick(first.state, t.state)),
             pick(first.obs, t.obs),
             pick(first.world_state, t.world_state),
             pick(first.avail, t.avail).astype(jnp.float32),

@@ -49,14 +49,21 @@ class SparseSMACBatch:
         h = self.dynamics.to_host(first._replace(key=None, state=None))
         return h.obs, h.world_state, h.avail.astype(np.float32)
 
-    def step(self, actions: np.ndarray) -> Step:
-        """Step every copy with discrete actions[b, n]."""
+    def step(self, actions: np.ndarray, active: np.ndarray | None = None) -> Step:
+        """Step every copy with discrete actions[b, n]; copies outside ``active`` (``[B]``
+        bool; all if None) are not stepped, and their rows are zeros with no reward and no end
+        (as BatchedEnv.step)."""
         actions = np.asarray(actions, np.int32).reshape(self.n_copies, self.spec.n_agents)
-        t = self.dynamics.batched_step(self._limit, self._keys, self._smax_states, actions)
+        on = np.ones(self.n_copies, bool) if active is None else np.asarray(active, bool)
+        t = self.dynamics.batched_step(self._limit, self._keys, self._smax_states, actions, on)
         self._keys, self._smax_states = t.key, t.state
         h = self.dynamics.to_host(t._replace(key=None, state=None))
+        if not on.all():  # what the idle copies' lanes computed is discarded
+            idle = {k: np.where(_lanes(on, v), v, 0).astype(v.dtype) for k, v in h._asdict().items() if v is not None}
+            h = h._replace(**idle)
         term, trunc = h.terminated, h.truncated
         shared = np.asarray(self.reward(h.enemy_deaths, h.ally_deaths, h.won), np.float64)
+        shared = np.where(on, shared, 0.0)  # an idle copy pays no time penalty
         rewards = np.repeat(shared[:, None], self.spec.n_agents, axis=1)  # SMAC: one team reward
         # The team reward is the mean of the agents' (equal) rewards, as BatchedEnv takes it;
         # a float64 mean of N equal values can be 1 ulp off the value, so take it the same way.
@@ -79,6 +86,11 @@ class SparseSMACBatch:
             episode_return,
             done & h.won,
         )
+
+
+def _lanes(on: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """The ``[B]`` mask shaped to broadcast against a ``[B, ...]`` array."""
+    return on.reshape(-1, *[1] * (value.ndim - 1))
 
 
 def make_batched(n_copies: int, **kwargs) -> SparseSMACBatch:

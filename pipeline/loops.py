@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.utils._pytree import tree_map
 
 from algorithms.learner import EXPLORE, Learner
 from algorithms.seeding import SeedStreams
@@ -79,37 +80,81 @@ def evaluate(algo: Learner, env, seeds: Sequence[int], env_seeds: Sequence[int],
     raise RuntimeError(f"evaluation: an episode outlasted the episode limit {env.spec.episode_limit}")
 
 
-class _Phases:
-    """When each seed's update phase is due (``Schedule``), counted per seed so a seed's
-    schedule never depends on the other seeds' episodes."""
+def _keep(acting: torch.Tensor, new, old):
+    """The learner's memory (any tree of ``[S, E, ...]`` tensors) with waiting copies' entries
+    left as they were."""
+    if old is None:
+        return new
+    return tree_map(
+        lambda n, o: torch.where(acting.view(*acting.shape, *[1] * (n.dim() - 2)), n, o), new, old
+    )
 
-    def __init__(self, schedule, S: int):
-        self.sched = schedule
+
+class _Schedule:
+    """When each seed updates (``Schedule`` in algorithms/settings.py), counted per seed.
+
+    ``update_unit: step``: every seed updates every ``update_every`` of its env steps, all in
+    lockstep. ``update_unit: episode`` (VM3-AC's Algorithm 1, PyMARL): an env copy that has
+    finished ``update_every`` episodes since its seed's last update waits (takes no step)
+    until every copy of every seed waits or has spent its budget; then all of them update in
+    one batched call. Waiting changes nothing for a seed (no step, no draw), so each seed's
+    run is exactly what it would be alone, while the updates stay batched over seeds.
+    """
+
+    def __init__(self, schedule, S: int, E: int):
+        self.sched, self.S, self.E = schedule, S, E
         self.steps = torch.zeros(S, dtype=torch.long)  # env steps since the seed's last phase
-        self.episodes = torch.zeros(S, dtype=torch.long)  # episodes ended since then
+        self.episodes = torch.zeros(S, E, dtype=torch.long)  # episodes ended since then
+        self.waiting = torch.zeros(S, E, dtype=torch.bool)
 
-    def gradient_steps(
-        self, t_env: int, E: int, ended: torch.Tensor, ready: torch.Tensor
-    ) -> torch.Tensor | None:
-        """Gradient steps per seed ``[S]`` if a phase is due now, else None; a seed whose
-        storage does not hold a batch yet (``ready``) keeps counting instead."""
+    def record(self, t: torch.Tensor, stepped: torch.Tensor, ended: torch.Tensor, ready) -> None:
+        """After a step: ``t`` the seeds' env steps so far, ``stepped`` [S, E] the copies that
+        stepped, ``ended`` [S, E] those whose episode ended, ``ready`` [S] seeds whose storage
+        holds a batch. Only experience gathered after learning starts counts."""
+        warm = t > self.sched.learning_starts
+        self.steps += stepped.sum(1) * warm
+        self.episodes += ended & warm[:, None]
+        if self.sched.update_unit == "episode":
+            due = (self.episodes >= self.sched.update_every) & (warm & ready)[:, None]
+            self.waiting |= due
+
+    def gradient_steps(self, t_before, t, done, ready) -> torch.Tensor | None:
+        """Gradient steps per seed ``[S]`` if a phase is due now, else None."""
         sched = self.sched
-        if t_env <= sched.learning_starts:
-            return None  # only experience gathered after learning starts counts
-        self.steps += E
-        self.episodes += ended.sum(1)
         if sched.update_unit == "step":
-            crossed = t_env // sched.update_every > (t_env - E) // sched.update_every
-            due = torch.full_like(self.episodes, crossed, dtype=torch.bool)
+            every = sched.update_every
+            due = (t // every > t_before // every) & (t > sched.learning_starts) & ready
         else:
-            due = self.episodes >= sched.update_every
-        due &= ready
+            if bool((~self.waiting & ~done[:, None]).any()):
+                return None  # some copy still plays its episode
+            due = self.waiting.any(1) & ~done
         if not due.any():
             return None
         per = self.steps if sched.gradient_steps_per == "env_step" else torch.ones_like(self.steps)
         n = sched.gradient_steps * per * due
-        self.steps[due], self.episodes[due] = 0, 0
+        self.steps[due], self.episodes[due], self.waiting[due] = 0, 0, False
         return n
+
+
+class _Losses:
+    """Each seed's mean losses since its last learning-curve point."""
+
+    def __init__(self):
+        self.sums, self.counts = {}, {}
+
+    def add(self, losses: dict[str, torch.Tensor], active: torch.Tensor) -> None:
+        for name, value in losses.items():
+            self.sums[name] = self.sums.get(name, 0) + torch.where(active, value, 0.0)
+            self.counts[name] = self.counts.get(name, 0) + active.long()
+
+    def take(self, k: int) -> dict[str, float]:
+        """Seed k's means (NaN before its first update), then start its next window."""
+        out = {}
+        for name in self.sums:
+            count = int(self.counts[name][k])
+            out[name] = float(self.sums[name][k]) / count if count else float("nan")
+            self.sums[name][k], self.counts[name][k] = 0.0, 0
+        return out
 
 
 def train(
@@ -117,57 +162,76 @@ def train(
     env,
     seeds: Sequence[int],
     budget: Budget,
-    on_curve: Callable[[int, dict[str, np.ndarray]], None],
+    on_curve: Callable[[dict[int, list[int]], dict[int, dict[str, float]]], None],
 ) -> dict:
-    """Train all seeds at once; returns what the storage kept (for the record).
+    """Train every seed for ``budget.env_steps`` of its own env steps; returns what the storage
+    kept (for the record).
 
-    ``on_curve(step, mean losses per seed since the last point)`` is called at step 0 and every
-    ``budget.curve_interval`` env steps per seed; the caller evaluates the policy there.
+    Learning-curve points: ``on_curve(points, losses)`` with ``points[k]`` the curve steps
+    (multiples of ``budget.curve_interval``, 0 included) that seed k reached, and ``losses[k]``
+    its mean losses since its previous point. A point is reported before the policy next
+    changes (before an update phase, or at the end), so the policy the caller evaluates is the
+    one that acted at that step.
     """
     sched, spec, S, E = algo.settings, env.spec, len(seeds), algo.settings.env_copies
     capacity = min(sched.replay_size, budget.env_steps)
     storage = STORAGES[algo.loop](seeds, capacity, algo.fields(spec), E, spec.episode_limit)
-    view, phases = _View(S), _Phases(sched, S)
-    losses: dict[str, list[torch.Tensor]] = {}
+    view, schedule, losses = _View(S), _Schedule(sched, S, E), _Losses()
+    interval = budget.curve_interval
+    pending: dict[int, list[int]] = {k: [0] for k in range(S)}
 
-    def curve_point(step: int) -> None:
-        means = {k: torch.stack(v).nanmean(0).numpy() for k, v in losses.items()}
-        losses.clear()
-        on_curve(step, means)
+    def report() -> None:
+        if pending:
+            on_curve(dict(pending), {k: losses.take(k) for k in pending})
+            pending.clear()
 
     obs, state, avail = env.reset(training_env_seeds(seeds, E))
     obs, state, avail = view(obs), view(state), view(avail)
     memory = algo.begin_episodes(None, torch.ones(S, E, dtype=torch.bool), obs, state)
     storage.open(obs=obs, state=state, avail=avail)
-    curve_point(0)
-    for t_env in range(E, E * math.ceil(budget.env_steps / E) + 1, E):
-        action, memory = algo.act(obs, state, avail, memory, EXPLORE)
-        out = env.step(action.flatten(0, 1).numpy())
-        terminated, truncated = view(out.terminated), view(out.truncated)
-        final = {"obs": view(out.next_obs), "state": view(out.next_state)}
-        final["avail"] = view(out.next_avail)
-        storage.close(
-            truncated,
-            final,
-            action=action,
-            reward=view(out.reward),
-            rewards=view(out.rewards),
-            terminated=terminated,
-        )
-        obs, state, avail = view(out.obs), view(out.state), view(out.avail)
-        storage.open(obs=obs, state=state, avail=avail)
-        ended = terminated | truncated
-        if ended.any():
-            memory = algo.begin_episodes(memory, ended, obs, state)
-        n = phases.gradient_steps(t_env, E, ended, storage.ready(sched.batch_size))
+    t = torch.zeros(S, dtype=torch.long)  # each seed's env steps
+    done = torch.zeros(S, dtype=torch.bool)
+    while not bool(done.all()):
+        acting = ~schedule.waiting & ~done[:, None]
+        t_before = t.clone()
+        if acting.any():
+            action, new_memory = algo.act(obs, state, avail, memory, EXPLORE, acting=acting)
+            memory = _keep(acting, new_memory, memory)
+            out = env.step(action.flatten(0, 1).numpy(), acting.flatten().numpy())
+            terminated, truncated = view(out.terminated), view(out.truncated)
+            final = {"obs": view(out.next_obs), "state": view(out.next_state)}
+            final["avail"] = view(out.next_avail)
+            storage.close(
+                truncated,
+                final,
+                acting,
+                action=action,
+                reward=view(out.reward),
+                rewards=view(out.rewards),
+                terminated=terminated,
+            )
+            fresh = {"obs": view(out.obs), "state": view(out.state), "avail": view(out.avail)}
+            storage.open(acting, **fresh)
+            keep = {"obs": obs, "state": state, "avail": avail}
+            obs, state, avail = (_keep(acting, fresh[k], keep[k]) for k in ("obs", "state", "avail"))
+            ended = (terminated | truncated) & acting
+            if ended.any():
+                memory = algo.begin_episodes(memory, ended, obs, state)
+            t += acting.sum(1)
+            for k in (t // interval > t_before // interval).nonzero().flatten().tolist():
+                pending.setdefault(k, []).extend(
+                    range((int(t_before[k]) // interval + 1) * interval, int(t[k]) + 1, interval)
+                )
+            done = t >= budget.env_steps
+            schedule.record(t, acting, ended, storage.ready(sched.batch_size))
+        n = schedule.gradient_steps(t_before, t, done, storage.ready(sched.batch_size))
         if n is not None:
+            report()
             for g in range(int(n.max())):
                 active = n > g
                 mask = None if bool(active.all()) else active
-                for name, value in algo.update(storage.sample(sched.batch_size, mask), mask).items():
-                    losses.setdefault(name, []).append(torch.where(active, value, torch.nan))
+                step_losses = algo.update(storage.sample(sched.batch_size, mask), mask)
+                losses.add(step_losses, active)
             algo.end_phase(None if bool((n > 0).all()) else n > 0)
-        crossed = t_env // budget.curve_interval > (t_env - E) // budget.curve_interval
-        if crossed:
-            curve_point(t_env // budget.curve_interval * budget.curve_interval)
+    report()
     return {"storage": type(storage).__name__, "bytes_per_seed": storage.bytes_per_seed}

@@ -54,23 +54,25 @@ def train(run: Run, folder: Path, log_scalar=None) -> dict:
     headline = type(algo).execution_modes(run.settings)[0]
     rows = []
 
-    def on_curve(step, losses):
+    def on_curve(points, losses):
         played = evaluate(algo, curve_env, run.seeds, curve_seeds, headline)
         returns = played.returns.mean(1)
         wins = played.won.mean(1) if env.spec.reports_wins else [float("nan")] * S
-        for k, seed in enumerate(run.seeds):
-            rows.append((step, seed, float(returns[k]), float(wins[k])))
-            if log_scalar:
-                log_scalar(f"return.seed{seed}", float(returns[k]), step)
-                if env.spec.reports_wins:
-                    log_scalar(f"win_rate.seed{seed}", float(wins[k]), step)
-                for name, values in losses.items():
-                    log_scalar(f"{name}.seed{seed}", float(values[k]), step)
+        for k, steps in points.items():
+            seed = run.seeds[k]
+            for step in steps:
+                rows.append((step, seed, float(returns[k]), float(wins[k])))
+                if log_scalar:
+                    log_scalar(f"return.seed{seed}", float(returns[k]), step)
+                    if env.spec.reports_wins:
+                        log_scalar(f"win_rate.seed{seed}", float(wins[k]), step)
+            for name, value in losses[k].items():
+                if log_scalar and value == value:  # NaN: no update since the last point
+                    log_scalar(f"{name}.seed{seed}", value, steps[-1])
 
     record = train_all_seeds(algo, env, run.seeds, run.budget, on_curve)
-    pd.DataFrame(rows, columns=["step", "seed", "return", "win_rate"]).to_csv(
-        folder / "curves.csv", index=False
-    )
+    curves = pd.DataFrame(rows, columns=["step", "seed", "return", "win_rate"])
+    curves.sort_values(["step", "seed"], kind="stable").to_csv(folder / "curves.csv", index=False)
     (folder / "checkpoints").mkdir()
     for k, seed in enumerate(run.seeds):
         torch.save(

@@ -249,3 +249,23 @@ def test_vectorised_batch_equals_batched_parallel_envs(map_name, limit, steps):
     assert ends[1 if limit is None else 0] >= 2, ends  # auto-resets were exercised
     dyn = fast.dynamics
     assert dyn.batched_step._cache_size() == 1 and dyn.batched_reset._cache_size() == 1
+
+
+def test_copies_that_wait_resume_exactly_where_they_were():
+    """A copy left out of ``active`` is not stepped (pipeline/loops.py lets a seed's copies
+    wait for the other seeds): its later steps equal those of a reference stepped only when
+    active, and while it waits it reports no reward and no end."""
+    kwargs = {"map_name": "3m", "episode_limit": 7}
+    fast = envs.make_batched("sparse_smac", len(SEEDS), **kwargs)
+    ref = _reference(len(SEEDS), **kwargs)
+    avail = fast.reset(SEEDS)[2]
+    ref.reset(SEEDS)
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        active = rng.random(len(SEEDS)) < 0.6
+        actions = np.array([[rng.choice(np.flatnonzero(m)) for m in copy] for copy in avail])
+        a, b = fast.step(actions, active), ref.step(actions, active)
+        for f in ("next_obs", "rewards", "reward", "terminated", "truncated", "obs", "won"):
+            np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
+        assert not a.reward[~active].any() and not (a.terminated | a.truncated)[~active].any()
+        avail = np.where(active[:, None, None], a.avail, avail)

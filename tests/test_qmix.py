@@ -375,7 +375,8 @@ def test_seed_rmsprop_matches_torch_per_seed():
 def test_learns_a_monotone_matrix_game():
     """Payoff a_1 a_2 over actions (1, 2, 3) (so (C, C) pays 9): monotone, so QMIX can
     represent it. 3 seeds x 8 copies x 2000 one-step episodes per seed, epsilon annealed over
-    the first 500; the first update waits for a batch of 32 episodes, so 247 updates per seed.
+    the first 500; the first update waits for a batch of 32 episodes and none follows the last episode, so
+    246 updates per seed.
     Every seed's greedy joint action must pay the optimum 9."""
     payoff = ((1, 2, 3), (2, 4, 6), (3, 6, 9))
     seeds = [0, 1, 2]
@@ -392,7 +393,7 @@ def test_learns_a_monotone_matrix_game():
     env = envs.make_batched("matrix_game", len(seeds) * settings.env_copies, payoff=payoff)
     algo = QMIX(env.spec, seeds, settings)
     train(algo, env, seeds, Budget(2000, 2000, 1), lambda step, losses: None)
-    assert algo.updates.tolist() == [247] * 3
+    assert algo.updates.tolist() == [246] * 3
     greedy = evaluate(
         algo, envs.make_batched("matrix_game", 3, payoff=payoff), seeds, [0], "greedy"
     )
@@ -408,9 +409,10 @@ def test_trains_on_smax_3m_with_its_action_masks():
     algo = QMIX(env.spec, seeds, settings)
     act, update, taken, losses = algo.act, algo.update, [], []
 
-    def checked_act(obs, state, avail, memory, mode, noise=None):
-        action, memory = act(obs, state, avail, memory, mode, noise)
-        taken.append(bool((avail.gather(-1, action.unsqueeze(-1)) == 1).all()))
+    def checked_act(obs, state, avail, memory, mode, noise=None, acting=None):
+        action, memory = act(obs, state, avail, memory, mode, noise, acting)
+        legal = avail.gather(-1, action.unsqueeze(-1)).squeeze(-1) == 1  # [S, E, N]
+        taken.append(bool(legal[acting].all()))  # waiting copies' actions are never taken
         return action, memory
 
     def checked_update(batch, active):

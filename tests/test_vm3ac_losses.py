@@ -52,14 +52,17 @@ def make_vm3ac(beta: float = BETA, z_dim: int = 1) -> VM3AC:
 
 
 def constant(net, values) -> None:
-    """Make a StackedMLP output ``values[i]`` for member i whatever its input (for a
-    CentralisedCritic: member ``head * N + i``, values listed head by head)."""
-    last = (net.rest if hasattr(net, "rest") else net).layers[-1]
+    """Make a network output ``values[i]`` for member i whatever its input: agent i of a
+    StackedMLP, member ``head * N + i`` of a CentralisedCritic (values listed head by head)."""
+    if hasattr(net, "layers"):  # StackedMLP: weights [S, N, in, out], biases [S, N, 1, out]
+        weight, bias = net.layers[-1].weight, net.layers[-1].bias
+        shape = (1, -1, 1, bias.shape[-1])
+    else:  # CentralisedCritic, feature-major: weights [S, M, out, in], biases [S, M, 1, 1]
+        weight, bias = net.weights[-1], net.biases[-1]
+        shape = (1, -1, 1, 1)
     with torch.no_grad():
-        last.weight.zero_()
-        last.bias.copy_(
-            torch.as_tensor(values, dtype=torch.float32).view(1, -1, 1, last.bias.shape[-1])
-        )
+        weight.zero_()
+        bias.copy_(torch.as_tensor(values, dtype=torch.float32).view(shape))
 
 
 OBS = torch.tensor([[[[0.1, 0.2], [0.3, 0.4]], [[0.5, 0.6], [0.7, 0.8]]]])  # [S=1,N=2,B=2,obs]
