@@ -42,7 +42,10 @@ def main() -> None:
         budget = dataclasses.replace(run.budget, env_steps=args.env_steps)
         run = dataclasses.replace(run, budget=budget)
         total = args.env_steps * len(run.seeds)
-        timed_train(dataclasses.replace(run, seeds=run.seeds[:1]))  # warm-up (compilation)
+        # Warm-ups with both batch shapes: SMAX compiles once per shape and process.
+        short = dataclasses.replace(run.budget, env_steps=min(args.env_steps, 200))
+        for seeds in (run.seeds, run.seeds[:1]):
+            timed_train(dataclasses.replace(run, seeds=seeds, budget=short))
         batched = timed_train(run)
         sequential = sum(timed_train(dataclasses.replace(run, seeds=(s,))) for s in run.seeds)
         print(
