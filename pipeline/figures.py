@@ -20,6 +20,7 @@ from pipeline.params import load_runs  # noqa: E402
 from pipeline.staging import publish, staging  # noqa: E402
 
 Y_LABELS = {"return": "Average reward per episode", "win_rate": "Test win rate"}
+BOUNDS = {"win_rate": (0.0, 1.0)}  # a rate's t-interval is clipped to where a rate can be
 COLUMNS = {  # metric -> (mean, band low, band high) in results/plots/curves/<run>.csv
     "return": ("mean_return", "ci95_low", "ci95_high"),
     "win_rate": ("mean_win_rate", "win_ci95_low", "win_ci95_high"),
@@ -39,10 +40,11 @@ def draw(name: str, figure: dict, style: dict, folder) -> None:
                 f"figures: {name} needs {path}, which cannot be read ({err})"
             ) from None
         ax.plot(data["step"], data[mean], color=curve.get("color"), label=label)
+        lo, hi = BOUNDS.get(metric, (None, None))
         ax.fill_between(
             data["step"],
-            data[low],
-            data[high],
+            data[low].clip(lo, hi),
+            data[high].clip(lo, hi),
             color=curve.get("color"),
             alpha=0.2,
             linewidth=0,
