@@ -90,7 +90,9 @@ class Scenario(TagScenario):
         def seen(entity) -> bool:
             if self.obs_radius is None:
                 return True
-            return np.linalg.norm(entity.state.p_pos - agent.state.p_pos) <= self.obs_radius
+            # The official code's distance, so the cut at obs_radius is decided identically.
+            distance = np.sqrt(np.sum(np.square(entity.state.p_pos - agent.state.p_pos)))
+            return distance <= self.obs_radius
 
         def rel(entity) -> np.ndarray:
             return entity.state.p_pos - agent.state.p_pos if seen(entity) else np.zeros(2)

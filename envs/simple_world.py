@@ -1,13 +1,16 @@
 """IAC's Simple World (IAC §5.1, Figs. 2-3): two agents, one continuous action each, one step.
 
-The joint action a = (a_1, a_2) is a point of the plane and the shared reward is a landscape of
-two isotropic Gaussian bumps (IAC §5.1 gives only their means and variances):
+The joint action a = (a_1, a_2) is a point of the plane. IAC §5.1 calls the two Gaussians, with
+means [4, 3] and [-6, -6] and variances 5 and 2, "the reward distributions in the task"; the
+shared reward is their densities summed, times ``scale``:
 
-    r(a) = sum_k  height_k * exp(-|a - mean_k|^2 / (2 * variance_k))
+    r(a) = scale * sum_k  N(a; mean_k, variance_k I) = scale * sum_k exp(-|a - mean_k|^2 /
+           (2 variance_k)) / (2 pi variance_k)
 
-The bumps are unnormalised, so height_k is the reward exactly at mean_k. The paper's figures
-show one bright (rewarding) area; we make the bump at [4, 3] reward and the one at [-6, -6]
-punish (heights +10 / -10, harness choice), so an explorer that wanders toward [-6, -6] pays.
+Both areas reward. Normalised, the narrow one at [-6, -6] peaks higher (scale / (4 pi) against
+scale / (10 pi) at [4, 3]), so [4, 3], wider and nearer the origin, is the local optimum an
+individual explorer settles on and [-6, -6] the better area collaborative exploration should
+find (IAC §5.3, Figs. 2-3). ``scale`` (100, harness choice) puts the peaks at about 8 and 3.
 """
 
 from __future__ import annotations
@@ -20,13 +23,13 @@ from envs.one_step import OneStepGame
 
 
 class SimpleWorld(OneStepGame):
-    def __init__(self, means, variances, heights, action_bound: float):
+    def __init__(self, means, variances, scale: float, action_bound: float):
         self.means = np.asarray(means, float)
         self.variances = np.asarray(variances, float)
-        self.heights = np.asarray(heights, float)
+        self.scale = float(scale)
         k = len(self.means)
-        if self.means.shape != (k, 2) or self.variances.shape != (k,) or self.heights.shape != (k,):
-            raise ValueError("simple_world: give one 2-d mean, one variance, one height per bump")
+        if self.means.shape != (k, 2) or self.variances.shape != (k,):
+            raise ValueError("simple_world: give one 2-d mean and one variance per distribution")
         if np.any(self.variances <= 0):
             raise ValueError(f"simple_world: variances must be > 0, got {list(self.variances)}")
         box = spaces.Box(-action_bound, action_bound, (1,), np.float32)
@@ -37,17 +40,18 @@ class SimpleWorld(OneStepGame):
         low, high = self._act_space.low[0], self._act_space.high[0]
         a = np.clip([float(np.asarray(x).ravel()[0]) for x in actions], low, high)
         sq = np.sum((a[None, :] - self.means) ** 2, axis=1)
-        return float(np.sum(self.heights * np.exp(-sq / (2.0 * self.variances))))
+        density = np.exp(-sq / (2.0 * self.variances)) / (2.0 * np.pi * self.variances)
+        return float(self.scale * np.sum(density))
 
 
 def make(
     means=((4.0, 3.0), (-6.0, -6.0)),  # IAC §5.1
     variances=(5.0, 2.0),  # IAC §5.1
-    heights=(10.0, -10.0),  # harness choice: [4,3] rewards, [-6,-6] punishes (IAC Figs. 2-3)
-    action_bound=10.0,  # harness choice: both bumps and IAC Fig. 3's policies fit in [-10, 10]
+    scale=100.0,  # harness choice: peaks of about 8 ([-6, -6]) and 3 ([4, 3])
+    action_bound=10.0,  # harness choice: both areas and IAC Fig. 3's policies fit in [-10, 10]
 ) -> ParallelEnv:
     """Two agents, Box(-action_bound, action_bound, (1,)) actions, constant observation [1.0]."""
-    return SimpleWorld(means, variances, heights, action_bound)
+    return SimpleWorld(means, variances, scale, action_bound)
 
 
 def episode_limit(**_) -> int:

@@ -33,19 +33,31 @@ def _world(a0, a1, **kwargs):
     return _play(env, np.array([a0], np.float32), np.array([a1], np.float32))
 
 
-def test_simple_world_rewards_at_4_3_and_punishes_at_minus_6():
-    far_tail = -10 * np.exp(-(10**2 + 9**2) / (2 * 2))  # the other bump's value at [4, 3]
-    assert _world(4.0, 3.0) == pytest.approx(10 + far_tail, abs=1e-9)
-    assert _world(4.0, 3.0) > 9.999
-    assert _world(-6.0, -6.0) == pytest.approx(-10 + 10 * np.exp(-(10**2 + 9**2) / (2 * 5)))
-    assert _world(-6.0, -6.0) < -9.99
+def density(a, mean, variance) -> float:
+    """The 2-d isotropic Gaussian density, written out."""
+    sq = (a[0] - mean[0]) ** 2 + (a[1] - mean[1]) ** 2
+    return np.exp(-sq / (2 * variance)) / (2 * np.pi * variance)
 
 
-def test_simple_world_bump_widths_are_the_variances():
-    # One standard deviation from each mean along one axis: height * exp(-1/2).
-    assert _world(4.0 + np.sqrt(5.0), 3.0) == pytest.approx(10 * np.exp(-0.5), abs=1e-6)
-    assert _world(-6.0, -6.0 - np.sqrt(2.0)) == pytest.approx(-10 * np.exp(-0.5), abs=1e-6)
-    assert abs(_world(-1.0, 10.0)) < 0.1  # far from both bumps: nothing
+def test_simple_world_is_the_two_reward_distributions_of_iac_5_1():
+    """r(a) = 100 (N(a; [4, 3], 5 I) + N(a; [-6, -6], 2 I)): both areas reward, and the narrow
+    one at [-6, -6] peaks higher."""
+    for a in [(4.0, 3.0), (-6.0, -6.0), (0.0, 0.0), (4.0 + np.sqrt(5.0), 3.0), (-1.0, 10.0)]:
+        want = 100 * (density(a, (4, 3), 5) + density(a, (-6, -6), 2))
+        assert _world(*a) == pytest.approx(want, rel=1e-6)  # actions are float32
+    assert _world(-6.0, -6.0) == pytest.approx(100 / (4 * np.pi), rel=1e-6)  # ~7.96
+    assert _world(4.0, 3.0) == pytest.approx(100 / (10 * np.pi), rel=1e-6)  # ~3.18
+    assert _world(-6.0, -6.0) > _world(4.0, 3.0) > _world(-1.0, -1.0) > 0
+
+
+def test_simple_world_widths_are_the_variances():
+    # One standard deviation from each mean along one axis: the peak times exp(-1/2).
+    assert _world(4.0 + np.sqrt(5.0), 3.0) == pytest.approx(
+        100 / (10 * np.pi) * np.exp(-0.5), rel=1e-6
+    )
+    assert _world(-6.0, -6.0 - np.sqrt(2.0)) == pytest.approx(
+        100 / (4 * np.pi) * np.exp(-0.5), rel=1e-6
+    )
 
 
 def test_simple_world_actions_are_bounded_and_clipped():

@@ -83,3 +83,23 @@ def test_graded_reward_with_three_pendulums_pays_the_all_bonus_for_three():
     env = envs.make("multi_pendulum", N=3, graded=True)
     env.reset(seed=0)
     assert [_reward(env, [0.1] * k + [2.0] * (3 - k)) for k in range(4)] == [0.0, 0.1, 0.1, 0.5]
+
+
+def test_params_have_graded_tasks_where_the_three_pendulum_tier_pays():
+    """IAC Fig. 6 grows N; at N = 3 the +0.2 tier can never pay, so params.yaml must offer
+    graded tasks with N >= 4 (issue: scalability task), and there three upright pay +0.2."""
+    import yaml
+    from conftest import REPO
+
+    tasks = yaml.safe_load((REPO / "params.yaml").read_text())["tasks"]
+    graded = {
+        t["kwargs"]["N"]: t["kwargs"]
+        for t in tasks.values()
+        if t["id"] == "multi_pendulum" and t.get("kwargs", {}).get("graded")
+    }
+    assert {4, 5} <= set(graded)
+    for n, kwargs in graded.items():
+        if n >= 4:
+            env = envs.make("multi_pendulum", **kwargs)
+            env.reset(seed=0)
+            assert _reward(env, [0.1] * 3 + [2.0] * (n - 3)) == 0.2
