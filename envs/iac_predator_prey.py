@@ -29,6 +29,8 @@ from pettingzoo import ParallelEnv
 from pettingzoo.utils.agent_selector import AgentSelector
 from pettingzoo.utils.conversions import parallel_wrapper_fn
 
+from envs.particle_physics import check_physics, with_physics
+
 
 class Scenario(TagScenario):
     """simple_tag with a random-walk prey, a shared catch reward and optional sight radius."""
@@ -155,6 +157,7 @@ def make(
     catch_reward: float = 10.0,  # IAC §5.1
     max_cycles: int = 100,  # IAC official code
     obs_radius: float | None = None,  # None: fully observed (IAC §5.1 predator-prey)
+    physics: str = "original",  # envs/particle_physics.py: the MPE the official code imports
 ) -> ParallelEnv:
     """Predators only are agents: obs (4 + 2*landmarks + 2*predators + 2,), Box(0, 1, (5,))."""
     if num_predators < 1:
@@ -172,7 +175,8 @@ def make(
         catch_reward,
         obs_radius,
     )
-    return _parallel_env(scenario=scenario, max_cycles=max_cycles)
+    check_physics("iac_predator_prey", physics)
+    return with_physics(_parallel_env(scenario=scenario, max_cycles=max_cycles), physics)
 
 
 # PO-predator-prey (IAC §5.1): the same task seen within a radius of 0.8. A partial keeps

@@ -25,6 +25,8 @@ from mpe2._mpe_utils.simple_env import SimpleEnv, make_env
 from pettingzoo import ParallelEnv
 from pettingzoo.utils.conversions import parallel_wrapper_fn
 
+from envs.particle_physics import check_physics, with_physics
+
 
 class CatchWorld(World):
     """An MPE world that resolves catches right after the physics of each step."""
@@ -144,6 +146,7 @@ def make(
     start_radius: float = 0.05,  # harness choice: agents start U(-r, r)^2 around the centre
     prey_range: float = 1.0,  # MPE: entities scattered U(-1, 1)^2
     max_cycles: int = 100,  # harness choice (IAC official code / MAAC length)
+    physics: str = "original",  # envs/particle_physics.py: the papers' MPE integration order
 ) -> ParallelEnv:
     """N agents, obs (4 + 2*num_preys + 4*(N-1),), Box(0, 1, (5,)) actions."""
     if N < max(2, agents_to_catch):
@@ -165,7 +168,8 @@ def make(
         start_radius,
         prey_range,
     )
-    return _parallel_env(scenario=scenario, max_cycles=max_cycles)
+    check_physics("vm3ac_predator_prey", physics)
+    return with_physics(_parallel_env(scenario=scenario, max_cycles=max_cycles), physics)
 
 
 def episode_limit(max_cycles: int = 100, **_) -> int:

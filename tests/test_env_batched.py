@@ -80,7 +80,8 @@ def test_cooperative_navigation_matches_simple_spread():
     def ref():
         return simple_spread_v3.parallel_env(N=3, max_cycles=6, continuous_actions=True)
 
-    assert _compare("cooperative_navigation", {"max_cycles": 6}, ref, steps=14) == (4, 0)
+    kwargs = {"max_cycles": 6, "physics": "mpe2"}  # mpe2's own physics, still selectable
+    assert _compare("cooperative_navigation", kwargs, ref, steps=14) == (4, 0)
 
 
 @pytest.mark.parametrize("N", [4, 5])
@@ -94,7 +95,8 @@ def test_treasure_collection_matches_collect_treasure(N):
             continuous_actions=True,
         )
 
-    assert _compare("treasure_collection", {"N": N, "max_cycles": 6}, ref, steps=14) == (4, 0)
+    kwargs = {"N": N, "max_cycles": 6, "physics": "mpe2"}
+    assert _compare("treasure_collection", kwargs, ref, steps=14) == (4, 0)
 
 
 def test_iac_predator_prey_matches_the_unwrapped_env():

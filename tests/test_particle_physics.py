@@ -1,0 +1,85 @@
+"""The particle tasks integrate as the original MPE both papers ran (envs/particle_physics.py):
+velocity first (damping, force / mass * dt, speed clip), then position with the new velocity;
+mpe2's own order stays selectable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import envs
+from envs.particle_physics import integrate_original
+
+PARTICLE_TASKS = [
+    ("cooperative_navigation", {}),
+    ("treasure_collection", {}),
+    ("vm3ac_predator_prey", {}),
+    ("iac_predator_prey", {}),
+    ("iac_po_predator_prey", {}),
+]
+
+
+def world_of(task: str, **kwargs):
+    env = envs.make(task, **kwargs)
+    env.reset(seed=0)
+    return env.unwrapped.world
+
+
+def test_one_original_step_by_hand():
+    """Agent 0 of cooperative navigation: mass 1, damping 0.25, dt 0.1, no max speed."""
+    world = world_of("cooperative_navigation")
+    agent = world.agents[0]
+    assert (agent.mass, world.damping, world.dt, agent.max_speed) == (1.0, 0.25, 0.1, None)
+    agent.state.p_pos, agent.state.p_vel = np.array([0.2, -0.4]), np.array([1.0, -2.0])
+    forces = [None] * len(world.entities)
+    forces[0] = np.array([3.0, 5.0])
+    world.integrate_state(forces)
+    # v' = v (1 - 0.25) + f / 1 * 0.1 = (0.75 + 0.3, -1.5 + 0.5) = (1.05, -1.0)
+    np.testing.assert_allclose(agent.state.p_vel, [1.05, -1.0])
+    # p' = p + v' * 0.1 (mpe2 would move with the old v: (0.3, -0.6))
+    np.testing.assert_allclose(agent.state.p_pos, [0.305, -0.5])
+
+
+def test_the_speed_is_clipped_before_the_position_moves():
+    """A predator (max speed 1.0): v' = (0.75 * 2 + 0.6, 0) = 2.1 clipped to 1.0, then p' = p + 0.1."""
+    world = world_of("iac_predator_prey")
+    predator = next(a for a in world.agents if a.adversary)
+    assert predator.max_speed == 1.0
+    predator.state.p_pos, predator.state.p_vel = np.array([0.0, 0.0]), np.array([2.0, 0.0])
+    forces = [None] * len(world.entities)
+    forces[world.entities.index(predator)] = np.array([6.0, 0.0])
+    world.integrate_state(forces)
+    np.testing.assert_allclose(predator.state.p_vel, [1.0, 0.0])
+    np.testing.assert_allclose(predator.state.p_pos, [0.1, 0.0])
+
+
+@pytest.mark.parametrize("task,kwargs", PARTICLE_TASKS)
+def test_every_particle_task_integrates_as_the_original_by_default(task, kwargs):
+    world = world_of(task, **kwargs)
+    assert world.integrate_state.__func__ is integrate_original
+    mpe2 = world_of(task, physics="mpe2", **kwargs)
+    assert not hasattr(mpe2.integrate_state, "__func__") or mpe2.integrate_state.__func__ is not integrate_original
+
+
+@pytest.mark.parametrize("task,kwargs", PARTICLE_TASKS)
+def test_original_and_mpe2_physics_differ_from_the_first_moving_step(task, kwargs):
+    """Same seed, same actions: identical first observations, different after two steps (the
+    first step gives the agents a velocity that the orders then use differently)."""
+    runs = []
+    for physics in ("original", "mpe2"):
+        env = envs.make(task, physics=physics, **kwargs)
+        obs, _ = env.reset(seed=3)
+        trajectory = [np.concatenate([obs[a] for a in env.possible_agents])]
+        rng = np.random.default_rng(0)
+        for _ in range(2):
+            actions = {a: rng.uniform(0, 1, 5).astype(np.float32) for a in env.agents}
+            obs, *_ = env.step(actions)
+            trajectory.append(np.concatenate([obs[a] for a in env.possible_agents]))
+        runs.append(trajectory)
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    assert not np.allclose(runs[0][2], runs[1][2])
+
+
+def test_an_unknown_physics_is_named():
+    with pytest.raises(ValueError, match="cooperative_navigation: physics must be one of"):
+        envs.make("cooperative_navigation", physics="newton")
