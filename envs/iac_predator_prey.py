@@ -5,9 +5,10 @@ Values are those of IAC's official code (YiqinYang/IAC, on MPE simple_tag): 3 pr
 whose movement force components are U(-1, 1) each step (times its acceleration), drawn from the
 environment's own seeded generator, so a seed fixes the prey's walk. Only predators are
 PettingZoo agents. Every predator receives ``catch_reward`` for each predator-prey contact
-(IAC §5.1: "a shared reward +10"). Actions use mpe2's continuous convention, Box(0, 1, (5,))
-with force (a2 - a1, a4 - a3) * accel; IAC's code fed [-1, 1] values to the original MPE
-(twice the force range, same max_speed): a known difference, kept to stay on mpe2.
+(IAC §5.1: "a shared reward +10"). Actions follow IAC's official code: five continuous values
+in [-1, 1] (``action_low = -1``; mpe2's own range is [0, 1]) with force (a2 - a1, a4 - a3) *
+accel, so a force per axis spans twice what mpe2's range allows; the physics is the original
+MPE's (envs/particle_physics.py).
 
 Observation (simple_tag layout): own velocity, own position, landmarks' relative positions,
 other agents' relative positions (other predators, then the prey), the prey's velocity.
@@ -29,7 +30,7 @@ from pettingzoo import ParallelEnv
 from pettingzoo.utils.agent_selector import AgentSelector
 from pettingzoo.utils.conversions import parallel_wrapper_fn
 
-from envs.particle_physics import check_physics, with_physics
+from envs.particle_physics import check_action_low, check_physics, with_physics
 
 
 class Scenario(TagScenario):
@@ -158,8 +159,10 @@ def make(
     max_cycles: int = 100,  # IAC official code
     obs_radius: float | None = None,  # None: fully observed (IAC §5.1 predator-prey)
     physics: str = "original",  # envs/particle_physics.py: the MPE the official code imports
+    action_low: float = -1.0,  # IAC official code: actions in [-1, 1] (mpe2: 0)
 ) -> ParallelEnv:
-    """Predators only are agents: obs (4 + 2*landmarks + 2*predators + 2,), Box(0, 1, (5,))."""
+    """Predators only are agents: obs (4 + 2*landmarks + 2*predators + 2,), actions
+    Box(action_low, 1, (5,))."""
     if num_predators < 1:
         raise ValueError(f"iac_predator_prey: num_predators must be >= 1, got {num_predators}")
     scenario = Scenario(
@@ -176,7 +179,9 @@ def make(
         obs_radius,
     )
     check_physics("iac_predator_prey", physics)
-    return with_physics(_parallel_env(scenario=scenario, max_cycles=max_cycles), physics)
+    check_action_low("iac_predator_prey", action_low)
+    env = _parallel_env(scenario=scenario, max_cycles=max_cycles)
+    return with_physics(env, physics, action_low)
 
 
 # PO-predator-prey (IAC §5.1): the same task seen within a radius of 0.8. A partial keeps

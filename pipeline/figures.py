@@ -52,7 +52,9 @@ def draw(name: str, figure: dict, style: dict, folder) -> None:
     ax.set(title=figure.get("title", name), xlabel="Environment steps", ylabel=Y_LABELS[metric])
     ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
     ax.legend(loc="best", fontsize="small")
-    fig.tight_layout()
+    if "note" in figure:  # what the y-axis means, where the paper's own axis needs it
+        fig.text(0.01, 0.005, figure["note"], fontsize=5, ha="left", va="bottom", wrap=True)
+    fig.tight_layout(rect=(0, 0.04 if "note" in figure else 0, 1, 1))
     out = folder / figure["paper"]
     out.mkdir(exist_ok=True)
     fig.savefig(out / f"{name}.png", dpi=style["dpi"])

@@ -292,7 +292,7 @@ def _check_figures(params: dict, runs: dict[str, Run]) -> None:
         )
     for name, figure in _mapping(params.get("figures", {}), "figures").items():
         _mapping(figure, f"figures.{name}")
-        _known_keys(figure, ["paper", "title", "metric", "curves"], f"figures.{name}")
+        _known_keys(figure, ["paper", "title", "note", "metric", "curves"], f"figures.{name}")
         _require(
             figure.get("metric", "return") in METRICS,
             f"figures.{name}.metric",

@@ -80,7 +80,7 @@ def test_cooperative_navigation_matches_simple_spread():
     def ref():
         return simple_spread_v3.parallel_env(N=3, max_cycles=6, continuous_actions=True)
 
-    kwargs = {"max_cycles": 6, "physics": "mpe2"}  # mpe2's own physics, still selectable
+    kwargs = {"max_cycles": 6, "physics": "mpe2", "reward": "mpe2"}  # mpe2, still selectable
     assert _compare("cooperative_navigation", kwargs, ref, steps=14) == (4, 0)
 
 

@@ -83,3 +83,25 @@ def test_original_and_mpe2_physics_differ_from_the_first_moving_step(task, kwarg
 def test_an_unknown_physics_is_named():
     with pytest.raises(ValueError, match="cooperative_navigation: physics must be one of"):
         envs.make("cooperative_navigation", physics="newton")
+
+
+def test_iac_actions_span_the_official_codes_minus_one_to_one():
+    """IAC's official code: a in [-1, 1]^5, force x = (a2 - a1) accel, up to twice mpe2's.
+    A predator at rest pushed with a1 = -1, a2 = 1: force 2 * 3 = 6, v' = 0.6, p' = 0.06."""
+    env = envs.make("iac_predator_prey")
+    env.reset(seed=0)
+    space = env.action_space("adversary_0")
+    assert space.low.tolist() == [-1.0] * 5 and space.high.tolist() == [1.0] * 5
+    world = env.unwrapped.world
+    for k, entity in enumerate(world.entities):  # far apart: no contact forces
+        entity.state.p_pos = np.array([-0.9 + 0.6 * k, 0.9 * (-1) ** k])
+        entity.state.p_vel = np.zeros(2)
+    predator = world.agents[0]
+    start = predator.state.p_pos.copy()
+    push = np.array([0.0, -1.0, 1.0, 0.0, 0.0], np.float32)
+    still = np.zeros(5, np.float32)
+    env.step({a: push if a == "adversary_0" else still for a in env.agents})
+    np.testing.assert_allclose(predator.state.p_vel, [0.6, 0.0], atol=1e-12)
+    np.testing.assert_allclose(predator.state.p_pos - start, [0.06, 0.0], atol=1e-12)
+    with pytest.raises(ValueError, match="action_low must be 0"):
+        envs.make("iac_predator_prey", action_low=-2.0)
