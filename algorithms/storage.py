@@ -51,7 +51,27 @@ def _check_fields(fields: dict[str, Field]) -> None:
         raise ValueError(f"storage: unknown fields {sorted(unknown)}")
 
 
-class TransitionReplay:
+class _Storage:
+    """What both storages share: the declared fields, the seeds' samplers, and writing the
+    observation part of the row each active copy acts on next (``_at`` says where)."""
+
+    def __init__(self, seeds: Sequence[int], fields: dict[str, Field], copies: int):
+        _check_fields(fields)
+        self.S, self.E, self.fields = len(seeds), copies, fields
+        self.observed = {k: f for k, f in fields.items() if k in OBSERVED}
+        self.sampler = SeedStreams(seeds, "replay")
+
+    def _at(self, active: torch.Tensor | None):
+        raise NotImplementedError
+
+    def open(self, active: torch.Tensor | None = None, **observed: torch.Tensor) -> None:
+        """The observation part ``[S,E,...]`` of the row every (active) copy acts on next."""
+        *where, mask = self._at(active)
+        for name in self.observed:
+            self.data[name][tuple(where)] = observed[name][mask].to(self.data[name].dtype)
+
+
+class TransitionReplay(_Storage):
     """One ring of rows per (seed, env copy): ``[S, E, rows, ...]``, uniform sampling per seed.
 
     ``sample`` returns every declared field of the sampled rows and ``next_<f>`` for each
@@ -68,11 +88,9 @@ class TransitionReplay:
         copies: int,
         episode_limit: int,
     ):
-        _check_fields(fields)
-        self.S, self.E, self.limit = len(seeds), copies, episode_limit
+        super().__init__(seeds, fields, copies)
+        self.limit = episode_limit
         self.rows = math.ceil(capacity / copies) + 1  # + the open row
-        self.fields = fields
-        self.observed = {k: f for k, f in fields.items() if k in OBSERVED}
         self.data = _allocate(fields, self.S, self.E, self.rows)
         # Truncations come only at the time limit, so at most rows/limit + 1 of them are live.
         self.finals = self.rows // episode_limit + 2
@@ -84,7 +102,6 @@ class TransitionReplay:
         self.closed = torch.zeros(self.S, self.E, dtype=torch.long)
         self.final_cursor = torch.zeros(self.S, self.E, dtype=torch.long)
         self.length = torch.zeros(self.S, self.E, dtype=torch.long)
-        self.sampler = SeedStreams(seeds, "replay")
         self._seed = torch.arange(self.S)[:, None].expand(self.S, self.E)
         self._copy = torch.arange(self.E)[None, :].expand(self.S, self.E)
 
@@ -101,12 +118,6 @@ class TransitionReplay:
         """Index of the open row of every copy in ``active`` (all if None)."""
         mask = torch.ones(self.S, self.E, dtype=torch.bool) if active is None else active
         return self._seed[mask], self._copy[mask], self.cursor[mask], mask
-
-    def open(self, active: torch.Tensor | None = None, **observed: torch.Tensor) -> None:
-        """The observation part ``[S,E,...]`` of the row every (active) copy acts on next."""
-        seed, copy, row, mask = self._at(active)
-        for name in self.observed:
-            self.data[name][seed, copy, row] = observed[name][mask].to(self.data[name].dtype)
 
     def close(
         self,
@@ -162,7 +173,7 @@ class TransitionReplay:
         return batch
 
 
-class EpisodeReplay:
+class EpisodeReplay(_Storage):
     """Whole episodes per seed: ``[S, episodes, limit + 1, ...]`` with a ``filled`` mask.
 
     Row t of an episode holds what was observed before step t and what step t produced; row
@@ -178,12 +189,9 @@ class EpisodeReplay:
         copies: int,
         episode_limit: int,
     ):
-        _check_fields(fields)
+        super().__init__(seeds, fields, copies)
         # capacity finished episodes are kept, plus one slot per copy for the episode under way
-        self.S, self.E, self.capacity = len(seeds), copies, capacity + copies
-        capacity = self.capacity
-        self.fields = fields
-        self.observed = {k: f for k, f in fields.items() if k in OBSERVED}
+        self.capacity = capacity = capacity + copies
         self.data = _allocate(fields, self.S, capacity, episode_limit + 1, zero=True)
         self.filled = torch.zeros(self.S, capacity, episode_limit, dtype=torch.bool)
         self.committed = torch.zeros(self.S, capacity, dtype=torch.bool)
@@ -192,7 +200,6 @@ class EpisodeReplay:
         self.slot = torch.arange(copies).expand(self.S, copies).clone()  # slot of every copy
         self.next_slot = torch.full((self.S,), copies, dtype=torch.long)  # per seed's ring
         self.t = torch.zeros(self.S, copies, dtype=torch.long)  # row every copy writes next
-        self.sampler = SeedStreams(seeds, "replay")
 
     @property
     def bytes_per_seed(self) -> int:
@@ -212,11 +219,6 @@ class EpisodeReplay:
         mask = torch.ones(self.S, self.E, dtype=torch.bool) if active is None else active
         seed = self._seed.expand(self.S, self.E)[mask]
         return seed, self.slot[mask], self.t[mask], mask
-
-    def open(self, active: torch.Tensor | None = None, **observed: torch.Tensor) -> None:
-        seed, slot, t, mask = self._at(active)
-        for name in self.observed:
-            self.data[name][seed, slot, t] = observed[name][mask].to(self.data[name].dtype)
 
     def close(
         self,

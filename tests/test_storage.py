@@ -131,3 +131,32 @@ def test_one_million_transitions_of_seven_seeds_fit_this_machine():
     assert 7 * per_seed < 20 * 2**30  # this machine has 24 GiB
     assert nbytes(fields) == 4 * (5 * spec.obs_dim + spec.state_dim + 5 * spec.action_dim + 1) + 1
     np.testing.assert_allclose(per_seed / 10**6, nbytes(fields) + 4, rtol=0.02)
+
+
+def test_a_waiting_copy_writes_nothing_and_its_rows_stay_in_order():
+    """Copies advance on their own (pipeline/loops.py lets some wait): copy 0 of each seed
+    steps every time, copy 1 only every other time; every sampled row's next observation is
+    still the observation its own copy saw next."""
+    replay = TransitionReplay(range(S), 60, FIELDS, E, 100)
+    seen = torch.zeros(S, E)  # what each copy observes now: its own step count
+    replay.open(**observation(0))
+    for t in range(1, 13):
+        active = torch.ones(S, E, dtype=torch.bool)
+        active[:, 1] = t % 2 == 0
+        seen = seen + active
+        nxt = {k: v.clone() for k, v in observation(0).items()}
+        nxt["obs"] = nxt["obs"] + seen[..., None, None]  # code + own step count
+        replay.close(
+            torch.zeros(S, E, dtype=torch.bool),
+            nxt,
+            active,
+            action=torch.zeros(S, E, N),
+            reward=seen.clone(),
+            terminated=torch.zeros(S, E, dtype=torch.bool),
+        )
+        replay.open(active, **nxt)
+    assert replay.closed.tolist() == [[12, 6, 12], [12, 6, 12]]
+    batch = replay.sample(300)
+    own_step = batch["reward"]  # the copy's own step count when it produced the row
+    assert torch.equal(batch["obs"][..., 0, 0] % 100 + 1, own_step)
+    assert torch.equal(batch["next_obs"][..., 0, 0] % 100, own_step)
