@@ -23,8 +23,6 @@ The loops (``pipeline/loops.py``) never ask which algorithm they hold. A learner
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
@@ -85,20 +83,3 @@ class Learner(nn.Module):
                     f"expects {tuple(tensor.shape)}"
                 )
             tensor.copy_(stacked)
-
-
-@dataclass(frozen=True)
-class Registered:
-    """A learner as the pipeline sees it: its class, settings, loop and source files."""
-
-    name: str
-    cls: type[Learner]
-    sources: tuple[str, ...]  # repository paths whose edits change its results
-
-    @property
-    def settings(self) -> type:
-        return self.cls.Settings
-
-    @property
-    def loop(self) -> str:
-        return self.cls.loop

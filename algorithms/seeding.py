@@ -27,7 +27,7 @@ class SeedStreams:
     def __init__(self, seeds: Sequence[int], purpose: str):
         self.generators = [torch.Generator().manual_seed(stream_seed(s, purpose)) for s in seeds]
 
-    def _draw(self, one: Callable, shape, active) -> torch.Tensor:
+    def _draw(self, one: Callable, active) -> torch.Tensor:
         rows = [
             one(k, g) if active is None or active[k] else None
             for k, g in enumerate(self.generators)
@@ -36,13 +36,13 @@ class SeedStreams:
         return torch.stack([torch.zeros_like(template) if r is None else r for r in rows])
 
     def normal(self, *shape: int, active: torch.Tensor | None = None) -> torch.Tensor:
-        return self._draw(lambda k, g: torch.randn(shape, generator=g), shape, active)
+        return self._draw(lambda k, g: torch.randn(shape, generator=g), active)
 
     def uniform(
         self, low: float, high: float, *shape: int, active: torch.Tensor | None = None
     ) -> torch.Tensor:
         return self._draw(
-            lambda k, g: torch.empty(shape).uniform_(low, high, generator=g), shape, active
+            lambda k, g: torch.empty(shape).uniform_(low, high, generator=g), active
         )
 
     def integers(
@@ -50,10 +50,7 @@ class SeedStreams:
     ) -> torch.Tensor:
         """Uniform in [0, high) (``high`` per seed if a tensor)."""
         top = [int(high[k]) if torch.is_tensor(high) else int(high) for k in range(len(self))]
-        return self._draw(lambda k, g: torch.randint(top[k], shape, generator=g), shape, active)
+        return self._draw(lambda k, g: torch.randint(top[k], shape, generator=g), active)
 
     def __len__(self) -> int:
         return len(self.generators)
-
-    def get_state(self) -> list[torch.Tensor]:
-        return [g.get_state() for g in self.generators]

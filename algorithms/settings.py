@@ -3,7 +3,7 @@ the training loop reads (``Schedule``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 
 def check(ok: bool, field: str, problem: str, value) -> None:
@@ -91,7 +91,3 @@ class Schedule:
             "must be 'phase' or 'env_step'",
             self.gradient_steps_per,
         )
-
-
-def field_names(cls) -> list[str]:
-    return [f.name for f in fields(cls)]

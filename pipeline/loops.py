@@ -8,7 +8,6 @@ e-th); learners see ``[S, E, ...]``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -83,7 +82,7 @@ def evaluate(algo: Learner, env, seeds: Sequence[int], env_seeds: Sequence[int],
 def _keep(acting: torch.Tensor, new, old):
     """The learner's memory (any tree of ``[S, E, ...]`` tensors) with waiting copies' entries
     left as they were."""
-    if old is None:
+    if old is None or bool(acting.all()):  # nobody waits: the common case, no copy to make
         return new
     return tree_map(
         lambda n, o: torch.where(acting.view(*acting.shape, *[1] * (n.dim() - 2)), n, o), new, old
@@ -102,7 +101,7 @@ class _Schedule:
     """
 
     def __init__(self, schedule, S: int, E: int):
-        self.sched, self.S, self.E = schedule, S, E
+        self.sched = schedule
         self.steps = torch.zeros(S, dtype=torch.long)  # env steps since the seed's last phase
         self.episodes = torch.zeros(S, E, dtype=torch.long)  # episodes ended since then
         self.waiting = torch.zeros(S, E, dtype=torch.bool)
@@ -191,6 +190,7 @@ def train(
     storage.open(obs=obs, state=state, avail=avail)
     t = torch.zeros(S, dtype=torch.long)  # each seed's env steps
     done = torch.zeros(S, dtype=torch.bool)
+    ready = storage.ready(sched.batch_size)
     while not bool(done.all()):
         acting = ~schedule.waiting & ~done[:, None]
         t_before = t.clone()
@@ -223,8 +223,9 @@ def train(
                     range((int(t_before[k]) // interval + 1) * interval, int(t[k]) + 1, interval)
                 )
             done = t >= budget.env_steps
-            schedule.record(t, acting, ended, storage.ready(sched.batch_size))
-        n = schedule.gradient_steps(t_before, t, done, storage.ready(sched.batch_size))
+            ready = storage.ready(sched.batch_size)  # unchanged while every copy waits
+            schedule.record(t, acting, ended, ready)
+        n = schedule.gradient_steps(t_before, t, done, ready)
         if n is not None:
             report()
             for g in range(int(n.max())):
