@@ -16,6 +16,8 @@ The loops (``pipeline/loops.py``) never ask which algorithm they hold. A learner
   the per-seed stream an execution mode may draw from, ``acting`` (``[S, E]`` bool, all if None)
   the copies that will really step: a seed with no acting copy draws nothing and counts no
   step (its copies wait for the other seeds' episodes, see ``pipeline/loops.py``);
+- ``record(memory)``: what of the memory the storage keeps with each row (``HELD`` fields in
+  ``algorithms.storage``: MAVEN's per-episode z); nothing by default;
 - ``update(batch, active)``: one gradient step for the seeds in ``active``, returning per-seed
   losses ``[S]``; the learner owns its target networks and their updates;
 - ``end_phase(active)``: called after each update phase (VM3-AC's target-V average).
@@ -53,6 +55,10 @@ class Learner(nn.Module):
 
     def act(self, obs, state, avail, memory, mode: str, noise=None, acting=None):
         raise NotImplementedError
+
+    def record(self, memory) -> dict[str, torch.Tensor]:
+        """``[S, E, ...]`` tensors the storage writes with the row each copy acts on next."""
+        return {}
 
     def update(self, batch: dict[str, torch.Tensor], active: torch.Tensor | None):
         raise NotImplementedError

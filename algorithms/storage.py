@@ -24,6 +24,9 @@ from algorithms.seeding import SeedStreams
 # What the loop offers; a learner picks among these by name.
 OBSERVED = ("obs", "state", "avail")  # known when a copy is about to act
 PRODUCED = ("action", "reward", "rewards", "terminated")  # known after the step
+# What the learner holds for the episode (``Learner.record``: MAVEN's per-episode latent z and
+# the state it was drawn from), written with the observation part of each row; no next_ value.
+HELD = ("latent", "initial_state")
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ def nbytes(fields: dict[str, Field]) -> int:
 
 
 def _check_fields(fields: dict[str, Field]) -> None:
-    unknown = set(fields) - set(OBSERVED) - set(PRODUCED)
+    unknown = set(fields) - set(OBSERVED) - set(PRODUCED) - set(HELD)
     if unknown:
         raise ValueError(f"storage: unknown fields {sorted(unknown)}")
 
@@ -59,16 +62,18 @@ class _Storage:
         _check_fields(fields)
         self.S, self.E, self.fields = len(seeds), copies, fields
         self.observed = {k: f for k, f in fields.items() if k in OBSERVED}
+        self.opened = {k: f for k, f in fields.items() if k in OBSERVED or k in HELD}
         self.sampler = SeedStreams(seeds, "replay")
 
     def _at(self, active: torch.Tensor | None):
         raise NotImplementedError
 
-    def open(self, active: torch.Tensor | None = None, **observed: torch.Tensor) -> None:
-        """The observation part ``[S,E,...]`` of the row every (active) copy acts on next."""
+    def open(self, active: torch.Tensor | None = None, **given: torch.Tensor) -> None:
+        """The observation part ``[S,E,...]`` of the row every (active) copy acts on next,
+        with what the learner holds for the episode (``HELD``)."""
         *where, mask = self._at(active)
-        for name in self.observed:
-            self.data[name][tuple(where)] = observed[name][mask].to(self.data[name].dtype)
+        for name in self.opened:
+            self.data[name][tuple(where)] = given[name][mask].to(self.data[name].dtype)
 
 
 class TransitionReplay(_Storage):
@@ -130,7 +135,7 @@ class TransitionReplay(_Storage):
         observation after the step (needed only where ``truncated``). Advances those copies to
         a new open row."""
         seed, copy, row, mask = self._at(active)
-        for name in self.fields.keys() - self.observed.keys():
+        for name in self.fields.keys() - self.opened.keys():
             self.data[name][seed, copy, row] = produced[name][mask].to(self.data[name].dtype)
         self.length[mask] += 1
         self.final_slot[seed, copy, row] = -1
@@ -230,7 +235,7 @@ class EpisodeReplay(_Storage):
         """The step's results for the active copies; episodes that ended get their final row
         and are committed, and their copies move on to the oldest slot of their seed's ring."""
         seed, slot, t, mask = self._at(active)
-        for name in self.fields.keys() - self.observed.keys():
+        for name in self.fields.keys() - self.opened.keys():
             self.data[name][seed, slot, t] = produced[name][mask].to(self.data[name].dtype)
         self.filled[seed, slot, t] = True
         self.t[mask] += 1

@@ -187,7 +187,7 @@ def train(
     obs, state, avail = env.reset(training_env_seeds(seeds, E))
     obs, state, avail = view(obs), view(state), view(avail)
     memory = algo.begin_episodes(None, torch.ones(S, E, dtype=torch.bool), obs, state)
-    storage.open(obs=obs, state=state, avail=avail)
+    storage.open(obs=obs, state=state, avail=avail, **algo.record(memory))
     t = torch.zeros(S, dtype=torch.long)  # each seed's env steps
     done = torch.zeros(S, dtype=torch.bool)
     ready = storage.ready(sched.batch_size)
@@ -211,12 +211,12 @@ def train(
                 terminated=terminated,
             )
             fresh = {"obs": view(out.obs), "state": view(out.state), "avail": view(out.avail)}
-            storage.open(acting, **fresh)
             keep = {"obs": obs, "state": state, "avail": avail}
             obs, state, avail = (_keep(acting, fresh[k], keep[k]) for k in ("obs", "state", "avail"))
             ended = (terminated | truncated) & acting
             if ended.any():
                 memory = algo.begin_episodes(memory, ended, obs, state)
+            storage.open(acting, **fresh, **algo.record(memory))
             t += acting.sum(1)
             for k in (t // interval > t_before // interval).nonzero().flatten().tolist():
                 pending.setdefault(k, []).extend(
