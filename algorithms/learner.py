@@ -9,8 +9,9 @@ The loops (``pipeline/loops.py``) never ask which algorithm they hold. A learner
 - ``execution_modes(settings)``: how it acts at evaluation, the first being the headline
   (VM3-AC: z = 0, then sampled z; most learners: one deterministic mode);
 - ``fields(spec)``: what the storage keeps for it (names from ``algorithms.storage``);
-- ``begin_episodes(memory, started, obs, state)``: the episode-start hook, which resets the
-  recurrent memory (a GRU's hidden state, a per-episode latent) of the copies in ``started``;
+- ``begin_episodes(memory, started, obs, state, mode, noise)``: the episode-start hook, which
+  resets the recurrent memory (a GRU's hidden state, a per-episode latent) of the copies in
+  ``started``; ``mode`` and ``noise`` as for ``act`` (a per-episode z is drawn here);
 - ``act(obs, state, avail, memory, mode, noise, acting)``: actions for ``[S, E]`` copies and
   the new memory; ``mode`` is ``"explore"`` in training or one of the execution modes, ``noise``
   the per-seed stream an execution mode may draw from, ``acting`` (``[S, E]`` bool, all if None)
@@ -49,7 +50,7 @@ class Learner(nn.Module):
     def fields(self, spec) -> dict[str, Field]:
         raise NotImplementedError
 
-    def begin_episodes(self, memory, started: torch.Tensor, obs, state):
+    def begin_episodes(self, memory, started: torch.Tensor, obs, state, mode=EXPLORE, noise=None):
         """Memory for the copies whose episode starts (``started [S, E]``); none by default."""
         return None
 

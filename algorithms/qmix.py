@@ -188,7 +188,9 @@ class QMIX(Learner):
         return torch.cat(parts, -1)
 
     # ---- acting ------------------------------------------------------------------------------
-    def begin_episodes(self, memory: Memory | None, started: torch.Tensor, obs, state) -> Memory:
+    def begin_episodes(
+        self, memory: Memory | None, started: torch.Tensor, obs, state, mode=EXPLORE, noise=None
+    ) -> Memory:
         """Zero hidden state and last action for the copies that start an episode."""
         S, E = started.shape
         N, A, H = self.n_agents, self.n_actions, self.settings.hidden

@@ -57,16 +57,18 @@ def evaluate(algo: Learner, env, seeds: Sequence[int], env_seeds: Sequence[int],
 
     ``env`` holds ``S * E`` copies; copy ``k * E + e`` plays ``env_seeds[e]``, so every seed
     meets the same episodes. A mode that draws (VM3-AC's sampled z) draws from a per-seed
-    stream that starts afresh for every evaluation.
+    stream that starts afresh for every evaluation and is the same for every mode, so modes
+    that differ only in who draws (VM3-AC's ``sampled`` and ``shared_seed``) draw alike.
     """
     S, E = len(seeds), len(env_seeds)
     if env.n_copies != S * E:
         raise ValueError(f"evaluation: {env.n_copies} copies for {S} seeds x {E} episodes")
     view = _View(S)
-    noise = SeedStreams(seeds, f"execution-{mode}")
+    noise = SeedStreams(seeds, "execution")
     obs, state, avail = env.reset([int(s) for _ in range(S) for s in env_seeds])
     obs, state, avail = view(obs), view(state), view(avail)
-    memory = algo.begin_episodes(None, torch.ones(S, E, dtype=torch.bool), obs, state)
+    started = torch.ones(S, E, dtype=torch.bool)
+    memory = algo.begin_episodes(None, started, obs, state, mode, noise)
     returns, won = np.full(S * E, np.nan), np.zeros(S * E, bool)
     for _ in range(env.spec.episode_limit):
         action, memory = algo.act(obs, state, avail, memory, mode, noise)
