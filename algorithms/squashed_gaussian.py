@@ -44,13 +44,15 @@ class SquashedGaussianActor(nn.Module):
     def forward(
         self, obs: torch.Tensor, z: torch.Tensor | None, eps: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """obs ``[S,N,B,obs]``, z ``[S,B,z]`` (one z for all agents), eps ``[S,N,B,A]``.
+        """obs ``[S,N,B,obs]``, z ``[S,B,z]`` (one z for all agents) or ``[S,N,B,z]`` (each
+        agent its own), eps ``[S,N,B,A]``.
 
         Returns the action ``[S,N,B,A]`` and its log-density ``[S,N,B]``; with ``eps=None``
         the action is the mean action tanh(mu) used for deterministic evaluation.
         """
         if self.z_dim:
-            obs = torch.cat([obs, z.unsqueeze(1).expand(-1, obs.shape[1], -1, -1)], dim=-1)
+            z = z if z.dim() == obs.dim() else z.unsqueeze(1).expand(-1, obs.shape[1], -1, -1)
+            obs = torch.cat([obs, z], dim=-1)
         mu, log_std = self.net(obs).chunk(2, dim=-1)
         if eps is None:
             return self.centre + self.half_range * torch.tanh(mu), None

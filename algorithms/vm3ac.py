@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from algorithms.centralised_critic import CentralisedCritic
+from algorithms.execution_latents import DRAWING, LATENT_MODES, EpisodeLatents
 from algorithms.learner import EXPLORE, Learner
 from algorithms.seed_optim import SeedAdam, polyak
 from algorithms.seeding import SeedStreams
@@ -114,8 +115,16 @@ class VM3AC(Learner):
 
     @classmethod
     def execution_modes(cls, settings: VM3ACSettings) -> tuple[str, ...]:
-        """z at execution (§5, Table 1): z = E[z] = 0 (the headline) or a sampled shared z."""
-        return ("zero", "sampled") if settings.z_dim else ("deterministic",)
+        """z at execution (§5, Table 1; algorithms/execution_latents.py): z = E[z] = 0 (the
+        headline), then z drawn each step centrally, by shared seeds, or by each agent alone."""
+        return LATENT_MODES if settings.z_dim else ("deterministic",)
+
+    def begin_episodes(self, memory, started, obs, state, mode=EXPLORE, noise=None):
+        """Evaluation episodes in a drawing mode get their z generators; training needs none
+        (z is drawn afresh each step from the exploration stream, Algorithm 1)."""
+        if mode in DRAWING and self.settings.z_dim:
+            return EpisodeLatents(mode, noise, started.shape[1], self.n_agents, self.settings.z_dim)
+        return None
 
     def fields(self, spec) -> dict[str, Field]:
         N, A = spec.n_agents, spec.action_dim
@@ -134,8 +143,7 @@ class VM3AC(Learner):
 
         Training (explore): z ~ N(0, I) shared by the agents of a copy, a ~ pi(.|o, z).
         Evaluation: the mean action with z = E[z] = 0 (§5, decentralised execution), or with
-        z drawn from ``noise`` each step and shared by the agents (the communicating variant
-        of Table 1).
+        z drawn each step as the mode says (``memory``: the episodes' EpisodeLatents).
         """
         S, E = obs.shape[:2]
         o = obs.transpose(1, 2)
@@ -144,15 +152,17 @@ class VM3AC(Learner):
         if self.settings.z_dim:
             if explore:
                 z = self.explore_noise.normal(E, self.settings.z_dim, active=drawing)
-            elif mode == "sampled":
-                z = noise.normal(E, self.settings.z_dim)
-            else:
+            elif mode in DRAWING:
+                z = memory.draw().transpose(1, 2)  # [S,N,E,z]: each agent's own z
+            elif mode == "zero":
                 z = torch.zeros(S, E, self.settings.z_dim)
+            else:
+                raise ValueError(f"vm3ac: unknown execution mode '{mode}' (modes: {', '.join(LATENT_MODES)})")
         eps = None
         if explore:
             eps = self.explore_noise.normal(self.n_agents, E, self.action_dim, active=drawing)
         action, _ = self.actor(o, z, eps)
-        return action.transpose(1, 2), None
+        return action.transpose(1, 2), memory
 
     # ---- learning -----------------------------------------------------------------------
     def _log_q(self, o: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,6 +14,7 @@ import yaml
 
 import envs
 from algorithms import FAMILIES, learner
+from algorithms.execution_latents import LATENT_MODES
 from pipeline.loops import Budget, training_env_seeds
 
 PARAMS_FILE = Path("params.yaml")
@@ -21,9 +22,8 @@ SECTIONS = {
     "profile", "profiles", "seeds", "evaluation", "tasks", "algorithms", "runs", "figures",
     "figure_style",
 }  # fmt: skip
-LATENT_MODES = ("zero", "sampled")
-METRICS = ("return", "win_rate")
-PAPERS = ("vm3ac", "iac", "harness")  # figures/<paper>/: harness figures are in neither paper  # what a learning-curve figure can draw
+METRICS = ("return", "win_rate")  # what a learning-curve figure can draw
+PAPERS = ("vm3ac", "iac", "harness")  # figures/<paper>/: harness figures are in neither paper
 
 
 class ParamsError(Exception):
