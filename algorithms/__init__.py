@@ -13,6 +13,8 @@ from algorithms.learner import Learner
 
 FAMILIES = {
     "vm3ac": "algorithms.vm3ac:VM3AC",  # VM3-AC, MA-AC, MA-SAC, VM3-AC without latent
+    "maven": "algorithms.maven:MAVEN",  # MAVEN on MA-AC (VM3-AC §6)
+    "si_moa": "algorithms.si_moa:SIMOA",  # SI-MOA on MA-AC (VM3-AC §6)
     "maddpg": "algorithms.maddpg:MADDPG",
     "qmix": "algorithms.qmix:QMIX",
 }

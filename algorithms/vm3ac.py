@@ -11,7 +11,6 @@ mutual-information term off, so beta weighs the entropy alone (term (a) of eq. 1
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,11 +19,11 @@ import torch
 from algorithms.centralised_critic import CentralisedCritic
 from algorithms.execution_latents import DRAWING, LATENT_MODES, EpisodeLatents
 from algorithms.learner import EXPLORE, Learner
+from algorithms.partner_model import PartnerModel
 from algorithms.seed_optim import SeedAdam, polyak
 from algorithms.seeding import SeedStreams
 from algorithms.settings import Schedule, check, check_hidden, check_integer, check_positive
 from algorithms.squashed_gaussian import SquashedGaussianActor
-from algorithms.stacked_mlp import StackedMLP
 from algorithms.storage import Field
 
 
@@ -100,7 +99,7 @@ class VM3AC(Learner):
         self.v_target = copy.deepcopy(self.v).requires_grad_(False)
         # q_xi only matters through beta (eqs. 17, 20): MA-AC (beta = 0) and MA-SAC have none.
         with_q = settings.beta > 0 and settings.mutual_information
-        self.q_xi = StackedMLP(init, N, A + 2 * obs, hidden, A) if with_q else None
+        self.q_xi = PartnerModel(init, N, obs, A, hidden, settings.q_sigma) if with_q else None
         actor_params = list(self.actor.parameters())
         if self.q_xi is not None:
             actor_params += list(self.q_xi.parameters())
@@ -180,14 +179,7 @@ class VM3AC(Learner):
             zeros = o.new_zeros(S, N, N - 1, B)
             return zeros, zeros
         idx = self.others  # [N, N-1]
-        a_i = a.unsqueeze(2).expand(-1, -1, N - 1, -1, -1)
-        o_i = o.unsqueeze(2).expand(-1, -1, N - 1, -1, -1)
-        o_j, a_j = o[:, idx], a.detach()[:, idx]
-        mu = self.q_xi(torch.cat([a_i, o_i, o_j], -1).flatten(2, 3)).unflatten(2, (N - 1, B))
-        sigma = self.settings.q_sigma
-        term_b = -(a_j - mu).pow(2).sum(-1) / (2 * sigma**2) - 0.5 * self.action_dim * math.log(
-            2 * math.pi * sigma**2
-        )
+        term_b = self.q_xi.log_prob(o, a, a.detach()[:, idx])  # [S,N,N-1,B]
         rows = torch.arange(N).unsqueeze(1).expand(N, N - 1)
         pair = term_b.new_zeros(S, N, N, B)
         pair[:, rows, idx] = term_b  # pair[:, i, j] = log q_xi_i(a_j | a_i, ...)
@@ -200,9 +192,12 @@ class VM3AC(Learner):
         log_pi: torch.Tensor,
         term_a: torch.Tensor,
         term_b: torch.Tensor,
+        reward: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Eqs. 16-19 per seed ``[S]``, given fresh actions ``a_new [S,N,B,A]`` from the current
-        policies (one shared z per transition), their log-densities and the eq. 21 terms."""
+        policies (one shared z per transition), their log-densities and the eq. 21 terms.
+        ``reward``: the team reward ``[S,1,B]`` by default, or agent i's own ``[S,N,B]``
+        (SI-MOA's r + w c_i)."""
         st, N = self.settings, self.n_agents
         x = batch["state"]
         with torch.no_grad():
@@ -210,7 +205,8 @@ class VM3AC(Learner):
             log_q_pairs = (term_a + term_b).sum(2)  # sum_j log q^(i,j), eq. 21
             v_hat = torch.min(q1_new, q2_new) - st.beta * log_pi + st.beta / N * log_q_pairs  # eq. 17
             not_done = ~batch["terminated"].unsqueeze(1)
-            q_hat = batch["reward"].unsqueeze(1) + st.gamma * not_done * self.v_target(
+            reward = batch["reward"].unsqueeze(1) if reward is None else reward
+            q_hat = reward + st.gamma * not_done * self.v_target(
                 batch["next_state"], head=0
             )  # eq. 19
         loss_v = 0.5 * (self.v(x, head=0) - v_hat).pow(2)  # eq. 16

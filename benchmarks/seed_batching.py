@@ -1,6 +1,6 @@
 """Training throughput: the seeds of one run trained together versus one after another.
 
-    python -m benchmarks.seed_batching [--runs vm3ac_cn3 maddpg_cn3 ...] [--env-steps 2000]
+    python -m benchmarks.seed_batching [--runs vm3ac-cooperative_navigation_n3 maddpg-cooperative_navigation_n3 ...] [--env-steps 2000]
 
 For each run (default: one run per algorithm of params.yaml), both arms use the run's settings
 and the profile's curve settings, with ``--env-steps`` per seed; throughput is environment steps

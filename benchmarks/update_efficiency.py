@@ -1,6 +1,6 @@
 """How close each learner's update comes to the machine's matmul speed on its own shapes.
 
-    python -m benchmarks.update_efficiency [--learners vm3ac_cn3 maddpg_cn3 ...] [--seeds 7]
+    python -m benchmarks.update_efficiency [--learners vm3ac-cooperative_navigation_n3 maddpg-cooperative_navigation_n3 ...] [--seeds 7]
 
 For each run named (default: one run per learner of params.yaml), with the run's own settings,
 task and seed count, this measures in one process:

@@ -174,3 +174,10 @@ def make(
 
 def episode_limit(max_cycles: int = 100, **_) -> int:
     return max_cycles
+
+
+def positions(env: ParallelEnv) -> tuple[np.ndarray, np.ndarray]:
+    """Where the agents ``[N, 2]`` and the preys ``[num_preys, 2]`` of one copy are (Fig. 6)."""
+    world = env.unwrapped.world
+    agents = np.stack([a.state.p_pos for a in world.agents])
+    return agents, np.stack([p.state.p_pos for p in world.landmarks])

@@ -14,4 +14,4 @@ def build(run: Run, n_copies: int):
     try:
         return learner(run.family)(env.spec, run.seeds, run.settings), env
     except ValueError as err:
-        raise SystemExit(f"params.yaml: runs.{run.name}: {err}") from None
+        raise SystemExit(f"params.yaml: run {run.name} ({run.algorithm} on {run.task}): {err}") from None

@@ -26,7 +26,8 @@ import yaml
 
 import envs
 from algorithms import module_of
-from pipeline.params import load_runs
+from pipeline import layout
+from pipeline.params import load_runs, run_of
 
 DVC_FILE = Path("dvc.yaml")
 PACKAGES = ("algorithms", "envs", "pipeline")
@@ -72,25 +73,34 @@ def task_modules(task_id: str) -> list[str]:
     return sorted({f.__module__ for f in built if f is not None} | {"envs.batched", "envs.registry"})
 
 
+def run_code(run) -> list[str]:
+    """The modules a run's stages import beyond the stage's own: its learner and its task."""
+    return [module_of(run.family), *task_modules(run.task_id)]
+
+
 def run_stages(run) -> dict:
-    code = [module_of(run.family), *task_modules(run.task_id)]
+    code = run_code(run)
     params = [
         "seeds",
-        f"runs.{run.name}",
+        *([f"runs.{run.name}"] if run.declared else []),
         f"tasks.{run.task}",
         *(f"algorithms.{name}" for name in run.lineage),
     ]
-    checkpoints = f"results/runs/{run.name}/checkpoints"
+    folder = layout.run_dir(run.name).as_posix()
+    checkpoints = f"{folder}/checkpoints"
+    snapshots = [f"{folder}/snapshots"] if run.snapshots else []
     return {
         f"train-{run.name}": {
             "cmd": f"python -m pipeline.train {run.name}",
             "deps": source_files("pipeline.train", *code),
-            "params": ["profile", "profiles.${profile}", "evaluation.env_seed_start", *params],
-            "outs": [
-                f"results/runs/{run.name}/curves.csv",
-                checkpoints,
-                f"results/runs/{run.name}/sacred",
+            "params": [
+                "profile",
+                "profiles.${profile}",
+                "evaluation.env_seed_start",
+                *params,
+                *(["snapshots"] if run.snapshots else []),
             ],
+            "outs": [f"{folder}/curves.csv", checkpoints, *snapshots, f"{folder}/sacred"],
         },
         f"evaluate-{run.name}": {
             "cmd": f"python -m pipeline.evaluate {run.name}",
@@ -113,13 +123,38 @@ def pipeline_yaml(params: dict, runs: dict) -> dict:
         "outs": ["results/curves.csv", "results/final.csv", {"results/plots/curves": {"cache": False}}],
         "metrics": [{"results/metrics.json": {"cache": False}}],
     }
+    published = lambda files: [{f: {"cache": False}} for f in files]  # noqa: E731  (in git)
+    pngs = []
+    figure_files = layout.figure_files(params.get("figures", {}))
     stages["figures"] = {
         "cmd": "python -m pipeline.figures",
         "deps": ["results/plots/curves", *source_files("pipeline.figures")],
-        "params": ["figures", "figure_style"],
-        "outs": [{"figures": {"cache": False}}],
+        "params": ["figures", "figure_style", "profile", "profiles.${profile}"],
+        "outs": published(figure_files),
     }
-    pngs = [f"figures/{f['paper']}/{name}.png" for name, f in params.get("figures", {}).items()]
+    pngs += [f for f in figure_files if f.endswith(".png")]
+    for name, table in params.get("tables", {}).items():
+        checkpoints = [layout.run_dir(run_of(table["algorithm"], task)) / "checkpoints" for task in table["columns"].values()]
+        stages[f"table-{name}"] = {
+            "cmd": f"python -m pipeline.latent_table {name}",
+            "deps": [c.as_posix() for c in checkpoints],
+            "params": [f"tables.{name}", "evaluation.env_seed_start", "profile", "profiles.${profile}"],
+            "outs": published(layout.table_files(name)),
+        }
+        stages[f"table-{name}"]["deps"] += source_files("pipeline.latent_table", *run_code(runs[run_of(table["algorithm"], next(iter(table["columns"].values())))]))
+    for name, snap in params.get("snapshots", {}).items():
+        snap_runs = [runs[run_of(a, snap["task"])] for a in snap["rows"].values()]
+        files = layout.snapshot_files(name, snap)
+        stages[f"snapshot-{name}"] = {
+            "cmd": f"python -m pipeline.positions {name}",
+            "deps": [
+                *(f"{layout.run_dir(r.name).as_posix()}/snapshots" for r in snap_runs),
+                *source_files("pipeline.positions", *sorted({m for r in snap_runs for m in run_code(r)})),
+            ],
+            "params": [f"snapshots.{name}", "figure_style", "profile"],
+            "outs": published(files),
+        }
+        pngs += [f for f in files if f.endswith(".png")]
     plots = [{"results/plots/curves": {"x": "step", "y": "mean_return"}}, *pngs]
     return {"stages": stages, "plots": plots}
 

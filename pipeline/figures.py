@@ -1,8 +1,11 @@
 """Stage ``figures``: learning-curve figures from ``results/plots/curves/<run>.csv`` only.
 
-Each entry under ``figures`` in params.yaml becomes ``figures/<paper>/<name>.{png,pdf}``: the
-mean over seeds with its 95% confidence band, x = environment steps, y = the average of all
-agents' rewards per episode (VM3-AC §6, Fig. 3).
+Each entry under ``figures`` in params.yaml becomes ``figures/<paper>/<name>.{png,pdf}``: per
+panel (one task) the mean over seeds of every curve (one algorithm) with its 95% confidence
+band, x = environment steps, y = the average of all agents' rewards per episode (VM3-AC §6,
+Fig. 3) or the test win rate. A figure with several panels is also written one file per panel,
+``<name>_<panel>``, and its composite follows the paper's layout (``grid``). A figure made on a
+budget below the papers' says so on its face.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from pipeline import layout  # noqa: E402
-from pipeline.params import load_runs  # noqa: E402
+from pipeline.params import load_runs, run_of  # noqa: E402
 from pipeline.staging import publish, staging  # noqa: E402
 
 Y_LABELS = {"return": "Average reward per episode", "win_rate": "Test win rate"}
@@ -25,50 +28,83 @@ COLUMNS = {  # metric -> (mean, band low, band high) in results/plots/curves/<ru
     "return": ("mean_return", "ci95_low", "ci95_high"),
     "win_rate": ("mean_win_rate", "win_ci95_low", "win_ci95_high"),
 }
+PAPER_PROFILE = "paper"
 
 
-def draw(name: str, figure: dict, style: dict, folder) -> None:
-    fig, ax = plt.subplots(figsize=(style["width"], style["height"]))
+def budget_note(params: dict) -> str | None:
+    """What a reduced-budget figure says on its face (None at the papers' scale)."""
+    name = params["profile"]
+    if name == PAPER_PROFILE:
+        return None
+    used, paper = params["profiles"][name], params["profiles"][PAPER_PROFILE]
+    return (
+        f"Reduced budget (profile '{name}'): {used['seeds']} seeds, {used['env_steps']:,} env steps "
+        f"per seed, {used['eval_episodes']} evaluation episodes; the papers' scale is "
+        f"'{PAPER_PROFILE}' ({paper['seeds']} seeds, {paper['env_steps']:,} steps)"
+    )
+
+
+def draw_panel(ax, name: str, figure: dict, panel: dict) -> None:
     metric = figure.get("metric", "return")
     mean, low, high = COLUMNS[metric]
     for label, curve in figure["curves"].items():
-        path = layout.CURVE_PLOTS / f"{curve['run']}.csv"
+        path = layout.CURVE_PLOTS / f"{run_of(curve['algorithm'], panel['task'])}.csv"
         try:
             data = pd.read_csv(path)
         except OSError as err:
-            raise SystemExit(
-                f"figures: {name} needs {path}, which cannot be read ({err})"
-            ) from None
+            raise SystemExit(f"figures: {name} needs {path}, which cannot be read ({err})") from None
         ax.plot(data["step"], data[mean], color=curve.get("color"), label=label)
         lo, hi = BOUNDS.get(metric, (None, None))
-        ax.fill_between(
-            data["step"],
-            data[low].clip(lo, hi),
-            data[high].clip(lo, hi),
-            color=curve.get("color"),
-            alpha=0.2,
-            linewidth=0,
-        )
-    ax.set(title=figure.get("title", name), xlabel="Environment steps", ylabel=Y_LABELS[metric])
+        band = data[low].clip(lo, hi), data[high].clip(lo, hi)
+        ax.fill_between(data["step"], *band, color=curve.get("color"), alpha=0.2, linewidth=0)
+    ax.set(title=panel.get("title", panel["task"]), xlabel="Environment steps", ylabel=Y_LABELS[metric])
     ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
-    ax.legend(loc="best", fontsize="small")
-    if "note" in figure:  # what the y-axis means, where the paper's own axis needs it
-        fig.text(0.01, 0.005, figure["note"], fontsize=5, ha="left", va="bottom", wrap=True)
-    fig.tight_layout(rect=(0, 0.04 if "note" in figure else 0, 1, 1))
-    out = folder / figure["paper"]
+
+
+def save(fig, notes: list[str], folder, paper: str, stem: str, dpi: float) -> None:
+    """Notes (what the axis means, the budget) along the bottom; PNG and byte-stable PDF."""
+    for i, note in enumerate(notes):
+        fig.text(0.01, 0.005 + 0.025 * i, note, fontsize=5, ha="left", va="bottom", wrap=True)
+    fig.tight_layout(rect=(0, 0.03 * len(notes), 1, 1))
+    out = folder / paper
     out.mkdir(exist_ok=True)
-    fig.savefig(out / f"{name}.png", dpi=style["dpi"])
-    fig.savefig(out / f"{name}.pdf", metadata={"CreationDate": None})  # byte-stable PDFs
+    fig.savefig(out / f"{stem}.png", dpi=dpi)
+    fig.savefig(out / f"{stem}.pdf", metadata={"CreationDate": None})
     plt.close(fig)
+
+
+def draw(name: str, figure: dict, style: dict, notes: list[str], folder) -> None:
+    panels = figure["panels"]
+    size = style["width"], style["height"]
+    if len(panels) > 1:  # one file per panel, then the composite
+        for key, panel in panels.items():
+            fig, ax = plt.subplots(figsize=size)
+            draw_panel(ax, name, figure, panel)
+            ax.legend(loc="best", fontsize="small")
+            save(fig, notes, folder, figure["paper"], f"{name}_{key}", style["dpi"])
+    rows, cols = figure.get("grid", [1, len(panels)])
+    fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False)
+    for ax, (key, panel) in zip(axes.flat, panels.items()):
+        draw_panel(ax, name, figure, panel)
+        if len(panels) > 1:
+            ax.set_title(f"({key}) {ax.get_title()}")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(loc="best", fontsize="small")
+    save(fig, notes, folder, figure["paper"], name, style["dpi"])
 
 
 def main() -> None:
     params, _ = load_runs()
     sns.set_theme(style="whitegrid")
+    budget = budget_note(params)
     with staging("figures") as folder:
         for name, figure in params.get("figures", {}).items():
-            draw(name, figure, params["figure_style"], folder)
-        publish(folder, layout.FIGURES)
+            notes = [n for n in (budget, figure.get("note")) if n]
+            draw(name, figure, params["figure_style"], notes, folder)
+        for paper in {f["paper"] for f in params.get("figures", {}).values()}:
+            for staged in sorted((folder / paper).iterdir()):
+                publish(staged, layout.FIGURES / paper / staged.name)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,31 @@ RUNS = RESULTS / "runs"
 CURVE_PLOTS = RESULTS / "plots" / "curves"
 STAGING = RESULTS / ".staging"  # stages build outputs here, then move them into place
 FIGURES = Path("figures")
+TABLES = RESULTS / "tables"
+POSITIONS = RESULTS / "positions"  # the data snapshot figures draw
+
+
+def figure_files(figures: dict) -> list[str]:
+    """Every file the figures stage writes: figures/<paper>/<name>.{png,pdf}, and with several
+    panels also <name>_<panel>.{png,pdf} per panel."""
+    out = []
+    for name, figure in figures.items():
+        stems = [name]
+        if len(figure["panels"]) > 1:
+            stems += [f"{name}_{panel}" for panel in figure["panels"]]
+        out += [(FIGURES / figure["paper"] / f"{stem}.{ext}").as_posix() for stem in stems for ext in ("png", "pdf")]
+    return out
+
+
+def table_files(name: str) -> list[str]:
+    """A table for machines (CSV) and for people (Markdown)."""
+    return [(TABLES / f"{name}.{ext}").as_posix() for ext in ("csv", "md")]
+
+
+def snapshot_files(name: str, snapshot: dict) -> list[str]:
+    """The positions drawn (CSV) and the figure."""
+    folder = FIGURES / snapshot["paper"]
+    return [(POSITIONS / f"{name}.csv").as_posix(), *((folder / f"{name}.{e}").as_posix() for e in ("png", "pdf"))]
 
 
 def run_dir(run: str) -> Path:
@@ -21,3 +46,8 @@ def checkpoint_name(seed: int) -> str:
 
 def checkpoint(run: str, seed: int) -> Path:
     return RUNS / run / "checkpoints" / checkpoint_name(seed)
+
+
+def snapshot(run: str, step: int, seed: int) -> Path:
+    """Seed ``seed``'s policy as it was at training step ``step`` (snapshots in params.yaml)."""
+    return RUNS / run / "snapshots" / f"step{step}" / checkpoint_name(seed)

@@ -20,10 +20,12 @@ from pipeline.loops import Budget, training_env_seeds
 PARAMS_FILE = Path("params.yaml")
 SECTIONS = {
     "profile", "profiles", "seeds", "evaluation", "tasks", "algorithms", "runs", "figures",
-    "figure_style",
+    "figure_style", "tables", "snapshots",
 }  # fmt: skip
+PROFILE_KEYS = ("seeds", "env_steps", "curve_interval", "curve_episodes", "eval_episodes")
 METRICS = ("return", "win_rate")  # what a learning-curve figure can draw
 PAPERS = ("vm3ac", "iac", "harness")  # figures/<paper>/: harness figures are in neither paper
+SNAPSHOT_TASKS = ("vm3ac_predator_prey",)  # tasks whose agent and prey positions Fig. 6 draws
 
 
 class ParamsError(Exception):
@@ -32,7 +34,7 @@ class ParamsError(Exception):
 
 @dataclass(frozen=True)
 class Evaluation:
-    episodes: int  # deterministic episodes per seed (VM3-AC §6.1: 20)
+    episodes: int  # deterministic episodes per seed (the profile's eval_episodes)
     env_seed_start: int  # episode e is played on env seed env_seed_start + e
     latent_modes: tuple[
         str, ...
@@ -59,6 +61,13 @@ class Run:
     seeds: tuple[int, ...]
     budget: Budget
     evaluation: Evaluation
+    declared: bool = False  # listed under runs: (its entry is a DVC param); else implied by a figure
+    snapshots: tuple[int, ...] = ()  # training steps whose policies the train stage keeps
+
+
+def run_of(algorithm: str, task: str) -> str:
+    """The run a figure, table or snapshot implies by naming an algorithm and a task."""
+    return f"{algorithm}-{task}"
 
 
 def _require(ok: bool, key: str, problem: str) -> None:
@@ -104,23 +113,27 @@ def _positive_ints(section: dict, key: str, names) -> None:
         )
 
 
-def _budget(params: dict) -> Budget:
+def _profile(params: dict) -> dict:
+    """The profile in use, every profile checked: seeds (the first n of ``seeds``), the
+    training budget and the evaluation episodes."""
     profiles = _mapping(params.get("profiles"), "profiles")
     name = params.get("profile")
     _require(
         name in profiles, "profile", f"'{name}' is not one of the profiles ({', '.join(profiles)})"
     )
     for pname, profile in profiles.items():
-        budget_keys = [f.name for f in fields(Budget)]
-        _known_keys(_mapping(profile, f"profiles.{pname}"), budget_keys, f"profiles.{pname}")
-        _positive_ints(profile, f"profiles.{pname}", budget_keys)
-    return Budget(**profiles[name])
+        _known_keys(_mapping(profile, f"profiles.{pname}"), PROFILE_KEYS, f"profiles.{pname}")
+        _positive_ints(profile, f"profiles.{pname}", PROFILE_KEYS)
+    return profiles[name]
 
 
-def _evaluation(params: dict) -> Evaluation:
+def _budget(profile: dict) -> Budget:
+    return Budget(**{f.name: profile[f.name] for f in fields(Budget)})
+
+
+def _evaluation(params: dict, episodes: int) -> Evaluation:
     section = _mapping(params.get("evaluation"), "evaluation")
-    _known_keys(section, [f.name for f in fields(Evaluation)], "evaluation")
-    _positive_ints(section, "evaluation", ["episodes"])
+    _known_keys(section, ["env_seed_start", "latent_modes"], "evaluation")
     start = section.get("env_seed_start")
     _require(
         _is_int(start) and start >= 0,
@@ -136,7 +149,7 @@ def _evaluation(params: dict) -> Evaluation:
         "evaluation.latent_modes",
         f"must be a list of distinct modes from {LATENT_MODES}, got {modes!r}",
     )
-    return Evaluation(section["episodes"], start, tuple(modes))
+    return Evaluation(episodes, start, tuple(modes))
 
 
 def _algorithm_entry(algorithms: dict, name: str) -> tuple[dict, tuple[str, ...], dict]:
@@ -163,14 +176,14 @@ def _algorithm_entry(algorithms: dict, name: str) -> tuple[dict, tuple[str, ...]
     return merged, tuple(chain), origin
 
 
-def _settings(params: dict, run_name: str, run: dict):
+def _settings(params: dict, run_name: str, run: dict, algorithm_key: str):
     """The run's algorithm settings: algorithms.<name> (with what it inherits) and
     runs.<run>.hyper on top."""
     algorithms = _mapping(params.get("algorithms"), "algorithms")
     name = run.get("algorithm")
     _require(
         name in algorithms,
-        f"runs.{run_name}.algorithm",
+        algorithm_key,
         f"unknown algorithm '{name}' (known: {', '.join(algorithms)})",
     )
     base, lineage, origin = _algorithm_entry(algorithms, name)
@@ -218,11 +231,11 @@ def _tasks(params: dict) -> dict[str, tuple[str, dict]]:
     return checked
 
 
-def _task(tasks: dict, run_name: str, run: dict) -> tuple[str, str, dict]:
+def _task(tasks: dict, run: dict, task_key: str) -> tuple[str, str, dict]:
     """The run's task, built once so impossible settings (an agent count, a map) stop here."""
     name = run.get("task")
     _require(
-        name in tasks, f"runs.{run_name}.task", f"unknown task '{name}' (known: {', '.join(tasks)})"
+        name in tasks, task_key, f"unknown task '{name}' (known: {', '.join(tasks)})"
     )
     task_id, kwargs = tasks[name]
     try:
@@ -242,19 +255,81 @@ def load(path: Path = PARAMS_FILE) -> dict:
     return params
 
 
+def _implied_runs(params: dict) -> dict[str, tuple[dict, set[int], dict]]:
+    """The runs that figures, tables and snapshots imply (each names algorithms and tasks
+    once): each run's entry, the snapshot steps it must keep, and the keys that named its
+    algorithm and task (where a problem is reported)."""
+    implied: dict[str, tuple[dict, set[int], dict]] = {}
+
+    def add(algorithm, task, algorithm_key: str, task_key: str, steps=()):
+        for value, key in ((algorithm, algorithm_key), (task, task_key)):
+            _require(isinstance(value, str), key, f"must be a name, got {value!r}")
+        name = run_of(algorithm, task)
+        keys = {"algorithm": algorithm_key, "task": task_key}
+        _, kept, _ = implied.setdefault(name, ({"algorithm": algorithm, "task": task}, set(), keys))
+        kept.update(steps)
+
+    for name, figure in _mapping(params.get("figures", {}), "figures").items():
+        _mapping(figure, f"figures.{name}")
+        panels = _mapping(figure.get("panels"), f"figures.{name}.panels")
+        curves = _mapping(figure.get("curves"), f"figures.{name}.curves")
+        for pkey, panel in panels.items():
+            _mapping(panel, f"figures.{name}.panels.{pkey}")
+            for label, curve in curves.items():
+                _mapping(curve, f"figures.{name}.curves.{label}")
+                add(
+                    curve.get("algorithm"),
+                    panel.get("task"),
+                    f"figures.{name}.curves.{label}.algorithm",
+                    f"figures.{name}.panels.{pkey}.task",
+                )
+    for name, table in _mapping(params.get("tables", {}), "tables").items():
+        _mapping(table, f"tables.{name}")
+        for column, task in _mapping(table.get("columns"), f"tables.{name}.columns").items():
+            add(table.get("algorithm"), task, f"tables.{name}.algorithm", f"tables.{name}.columns.{column}")
+    profile = params.get("profile")
+    for name, snap in _mapping(params.get("snapshots", {}), "snapshots").items():
+        _mapping(snap, f"snapshots.{name}")
+        steps = _mapping(snap.get("step"), f"snapshots.{name}.step")
+        step = steps.get(profile)
+        for label, algorithm in _mapping(snap.get("rows"), f"snapshots.{name}.rows").items():
+            add(algorithm, snap.get("task"), f"snapshots.{name}.rows.{label}", f"snapshots.{name}.task", [step])
+    return implied
+
+
 def resolve_runs(params: dict) -> dict[str, Run]:
     """Check every section and every run; return the runs by name."""
-    budget, evaluation = _budget(params), _evaluation(params)
-    default_seeds = _seeds(params.get("seeds"), "seeds")
+    profile = _profile(params)
+    budget, evaluation = _budget(profile), _evaluation(params, profile["eval_episodes"])
+    all_seeds = _seeds(params.get("seeds"), "seeds")
+    _require(
+        profile["seeds"] <= len(all_seeds),
+        f"profiles.{params['profile']}.seeds",
+        f"asks for {profile['seeds']} seeds, `seeds` lists {len(all_seeds)}",
+    )
+    default_seeds = all_seeds[: profile["seeds"]]
     tasks = _tasks(params)
-    runs = _mapping(params.get("runs"), "runs")
-    _require(len(runs) > 0, "runs", "no runs")
+    _check_snapshots(params, budget)
+    implied = _implied_runs(params)
+    runs = _mapping(params.get("runs", {}) or {}, "runs")
+    for name in runs:
+        _require(
+            name not in implied,
+            f"runs.{name}",
+            "a figure, table or snapshot already implies this run: give it another name",
+        )
+    every = {
+        **{n: (e, set(), {"algorithm": f"runs.{n}.algorithm", "task": f"runs.{n}.task"}) for n, e in runs.items()},
+        **implied,
+    }
+    _require(len(every) > 0, "runs", "no runs")
     resolved = {}
-    for run_name, run in runs.items():
+    for run_name, (run, kept, keys) in every.items():
+        declared = run_name in runs
         _mapping(run, f"runs.{run_name}")
         _known_keys(run, ["algorithm", "task", "hyper", "seeds"], f"runs.{run_name}")
-        algorithm, family, settings, lineage = _settings(params, run_name, run)
-        task, task_id, kwargs = _task(tasks, run_name, run)
+        algorithm, family, settings, lineage = _settings(params, run_name, run, keys["algorithm"])
+        task, task_id, kwargs = _task(tasks, run, keys["task"])
         seeds = _seeds(run["seeds"], f"runs.{run_name}.seeds") if "seeds" in run else default_seeds
         eval_seeds = evaluation.env_seeds(max(evaluation.episodes, budget.curve_episodes))
         overlap = set(training_env_seeds(seeds, settings.env_copies)) & set(eval_seeds)
@@ -275,8 +350,11 @@ def resolve_runs(params: dict) -> dict[str, Run]:
             seeds,
             budget,
             evaluation,
+            declared,
+            tuple(sorted(kept)),
         )
     _check_figures(params, resolved)
+    _check_tables(params, resolved)
     return resolved
 
 
@@ -291,8 +369,9 @@ def _check_figures(params: dict, runs: dict[str, Run]) -> None:
             f"must be a number > 0, got {value!r}",
         )
     for name, figure in _mapping(params.get("figures", {}), "figures").items():
-        _mapping(figure, f"figures.{name}")
-        _known_keys(figure, ["paper", "title", "note", "metric", "curves"], f"figures.{name}")
+        _known_keys(
+            figure, ["paper", "title", "note", "metric", "grid", "panels", "curves"], f"figures.{name}"
+        )
         _require(
             figure.get("metric", "return") in METRICS,
             f"figures.{name}.metric",
@@ -303,15 +382,88 @@ def _check_figures(params: dict, runs: dict[str, Run]) -> None:
             f"figures.{name}.paper",
             f"must be one of {', '.join(PAPERS)}, got {figure.get('paper')!r}",
         )
-        curves = _mapping(figure.get("curves"), f"figures.{name}.curves")
-        for label, curve in curves.items():
-            _mapping(curve, f"figures.{name}.curves.{label}")
-            _known_keys(curve, ["run", "color"], f"figures.{name}.curves.{label}")
+        panels = figure["panels"]
+        _require(len(panels) > 0, f"figures.{name}.panels", "no panels")
+        for pkey, panel in panels.items():
+            _known_keys(panel, ["task", "title"], f"figures.{name}.panels.{pkey}")
+        grid = figure.get("grid", [1, len(panels)])
+        _require(
+            isinstance(grid, list)
+            and len(grid) == 2
+            and all(_is_int(g) and g > 0 for g in grid)
+            and grid[0] * grid[1] >= len(panels),
+            f"figures.{name}.grid",
+            f"must be [rows, columns] with room for {len(panels)} panels, got {grid!r}",
+        )
+        for label, curve in figure["curves"].items():
+            _known_keys(curve, ["algorithm", "color"], f"figures.{name}.curves.{label}")
+
+
+def _check_tables(params: dict, runs: dict[str, Run]) -> None:
+    """tables.<name>: an algorithm evaluated on tasks (columns) in latent modes (rows), with the
+    paper's numbers beside ours."""
+    for name, table in _mapping(params.get("tables", {}), "tables").items():
+        key = f"tables.{name}"
+        _known_keys(table, ["paper", "title", "algorithm", "columns", "modes", "reported"], key)
+        _require(table.get("paper") in PAPERS, f"{key}.paper", f"must be one of {', '.join(PAPERS)}")
+        modes = table.get("modes")
+        _require(isinstance(modes, list) and len(modes) > 0, f"{key}.modes", "must be a non-empty list")
+        for mode in modes:
             _require(
-                curve.get("run") in runs,
-                f"figures.{name}.curves.{label}.run",
-                f"unknown run {curve.get('run')!r}",
+                mode in LATENT_MODES,
+                f"{key}.modes",
+                f"unknown z mode '{mode}' (modes: {', '.join(LATENT_MODES)})",
             )
+        for column, task in table["columns"].items():
+            run = runs[run_of(table["algorithm"], task)]
+            declared = learner(run.family).execution_modes(run.settings)
+            missing = [m for m in modes if m not in declared]
+            _require(
+                not missing,
+                f"{key}.algorithm",
+                f"{table['algorithm']} has no z mode {', '.join(missing)} (its modes: {', '.join(declared)})",
+            )
+        reported = _mapping(table.get("reported", {}), f"{key}.reported")
+        for mode, values in reported.items():
+            _require(mode in modes, f"{key}.reported.{mode}", "is not one of the table's modes")
+            _require(
+                isinstance(values, list) and len(values) == len(table["columns"]),
+                f"{key}.reported.{mode}",
+                f"must list one number per column ({len(table['columns'])})",
+            )
+
+
+def _check_snapshots(params: dict, budget: Budget) -> None:
+    """snapshots.<name>: policies kept at an early training step (per profile) on a task whose
+    agents' positions can be drawn (VM3-AC Fig. 6: predator-prey)."""
+    profile = params.get("profile")
+    for name, snap in _mapping(params.get("snapshots", {}), "snapshots").items():
+        key = f"snapshots.{name}"
+        _known_keys(_mapping(snap, key), ["paper", "title", "task", "rows", "step", "after_reset"], key)
+        _require(snap.get("paper") in PAPERS, f"{key}.paper", f"must be one of {', '.join(PAPERS)}")
+        tasks = _mapping(params.get("tasks"), "tasks")
+        task = snap.get("task")
+        _require(task in tasks, f"{key}.task", f"unknown task {task!r}")
+        _require(
+            tasks[task].get("id") in SNAPSHOT_TASKS,
+            f"{key}.task",
+            f"'{task}' is a {tasks[task].get('id')} task; positions are drawn on "
+            f"{', '.join(SNAPSHOT_TASKS)} only",
+        )
+        step = _mapping(snap.get("step"), f"{key}.step").get(profile)
+        _require(
+            _is_int(step) and step > 0,
+            f"{key}.step.{profile}",
+            f"must be a training step > 0 for the profile in use, got {step!r}",
+        )
+        _require(
+            step <= budget.env_steps and step % budget.curve_interval == 0,
+            f"{key}.step.{profile}",
+            f"{step} must be a multiple of curve_interval {budget.curve_interval} within the "
+            f"budget of {budget.env_steps} env steps",
+        )
+        after = snap.get("after_reset")
+        _require(_is_int(after) and after >= 0, f"{key}.after_reset", f"must be an integer >= 0, got {after!r}")
 
 
 def load_runs(path: Path = PARAMS_FILE) -> tuple[dict, dict[str, Run]]:

@@ -1,6 +1,7 @@
 """Stage ``train-<run>``: every seed of one run trained together in one process, as a Sacred run.
 
-Writes ``results/runs/<run>/{curves.csv, checkpoints/seed<k>.pt, sacred/train/}``.
+Writes ``results/runs/<run>/{curves.csv, checkpoints/seed<k>.pt, sacred/train/}``, and
+``snapshots/step<T>/seed<k>.pt`` for the early policies a snapshot figure draws (Fig. 6).
 """
 
 from __future__ import annotations
@@ -21,7 +22,22 @@ from pipeline.params import Run, load_runs, run_from_argv
 from pipeline.sacred_run import Experiment, observe
 from pipeline.staging import publish, staging
 
-OUTPUTS = ("curves.csv", "checkpoints", "sacred")
+OUTPUTS = ("curves.csv", "checkpoints", "snapshots", "sacred")
+
+
+def save_checkpoint(path: Path, run: Run, seed: int, spec, tensors: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {
+            "run": run.name,
+            "seed": seed,
+            "family": run.family,
+            "settings": asdict(run.settings),
+            "spec": asdict(spec),
+            "tensors": tensors,
+        },
+        path,
+    )
 
 
 def run_config(run: Run) -> dict:
@@ -60,6 +76,9 @@ def train(run: Run, folder: Path, log_scalar=None) -> dict:
         wins = played.won.mean(1) if env.spec.reports_wins else [float("nan")] * S
         for k, steps in points.items():
             seed = run.seeds[k]
+            for step in set(steps) & set(run.snapshots):  # the policy that acted at that step
+                path = folder / "snapshots" / f"step{step}" / layout.checkpoint_name(seed)
+                save_checkpoint(path, run, seed, env.spec, algo.seed_state(k))
             for step in steps:
                 rows.append((step, seed, float(returns[k]), float(wins[k])))
                 if log_scalar:
@@ -73,19 +92,9 @@ def train(run: Run, folder: Path, log_scalar=None) -> dict:
     record = train_all_seeds(algo, env, run.seeds, run.budget, on_curve)
     curves = pd.DataFrame(rows, columns=["step", "seed", "return", "win_rate"])
     curves.sort_values(["step", "seed"], kind="stable").to_csv(folder / "curves.csv", index=False)
-    (folder / "checkpoints").mkdir()
     for k, seed in enumerate(run.seeds):
-        torch.save(
-            {
-                "run": run.name,
-                "seed": seed,
-                "family": run.family,
-                "settings": asdict(run.settings),
-                "spec": asdict(env.spec),
-                "tensors": algo.seed_state(k),
-            },
-            folder / "checkpoints" / layout.checkpoint_name(seed),
-        )
+        path = folder / "checkpoints" / layout.checkpoint_name(seed)
+        save_checkpoint(path, run, seed, env.spec, algo.seed_state(k))
     return record
 
 
@@ -103,7 +112,8 @@ def main(argv: list[str] | None = None) -> None:
 
         ex.run()
         for name in OUTPUTS:  # only after Sacred has written status COMPLETED
-            publish(folder / name, layout.run_dir(run.name) / name)
+            if (folder / name).exists():  # snapshots only where params.yaml asks for them
+                publish(folder / name, layout.run_dir(run.name) / name)
 
 
 if __name__ == "__main__":

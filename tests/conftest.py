@@ -42,8 +42,11 @@ REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 def shrink(params: dict) -> dict:
     """params.yaml cut to a budget that trains, updates and evaluates in seconds."""
-    params["profiles"]["smoke"] = {"env_steps": 50, "curve_interval": 25, "curve_episodes": 1}
-    params["evaluation"]["episodes"] = 2
+    params["profiles"]["smoke"] = {
+        "seeds": 3, "env_steps": 50, "curve_interval": 25, "curve_episodes": 1, "eval_episodes": 2
+    }  # fmt: skip
+    for snapshot in params.get("snapshots", {}).values():
+        snapshot["step"]["smoke"] = 50
     for algorithm in params["algorithms"].values():
         if "family" in algorithm:  # entries that inherit keep their parent's schedule
             algorithm.update(learning_starts=25, batch_size=8)
@@ -56,3 +59,16 @@ def tiny_params() -> dict:
     import yaml
 
     return shrink(yaml.safe_load((REPO / "params.yaml").read_text()))
+
+
+def small_design(params: dict) -> dict:
+    """params.yaml's design cut to a few cheap runs that still hold every kind of stage: one
+    learning-curve figure of the four continuous learners on CN (N=3), Table 1 on one task, the
+    Fig. 6 snapshot, and one declared run."""
+    params["figures"] = {"cn3_learners": params["figures"]["cn3_learners"]}
+    table = params["tables"]["table1"]
+    table["columns"] = {"PP (N=2)": "predator_prey_n2"}
+    table["reported"] = {mode: values[:1] for mode, values in table["reported"].items()}
+    params["snapshots"]["fig6"]["task"] = "predator_prey_n2"
+    params["runs"] = {"probe": {"algorithm": "ma_ac", "task": "cooperative_navigation_n3"}}
+    return params

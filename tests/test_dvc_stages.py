@@ -21,13 +21,13 @@ def test_each_run_depends_on_its_own_learner_and_task_only(monkeypatch):
     monkeypatch.chdir(REPO)
     _, runs = load_runs()
     deps = {name: set(dvc_stages.run_stages(run)[f"train-{name}"]["deps"]) for name, run in runs.items()}
-    assert "algorithms/maddpg.py" in deps["maddpg_cn3"]
-    assert "algorithms/maddpg.py" not in deps["vm3ac_cn3"]
-    assert "algorithms/vm3ac.py" not in deps["maddpg_cn3"]
-    assert "algorithms/qmix.py" in deps["qmix_3m"]
-    assert "envs/smax_dynamics.py" in deps["qmix_3m"]  # imported lazily, still followed
-    assert not any(d.startswith("envs/smax") for d in deps["vm3ac_cn3"])
-    assert "envs/matrix_game.py" not in deps["qmix_3m"]
+    assert "algorithms/maddpg.py" in deps["maddpg-cooperative_navigation_n3"]
+    assert "algorithms/maddpg.py" not in deps["vm3ac-cooperative_navigation_n3"]
+    assert "algorithms/vm3ac.py" not in deps["maddpg-cooperative_navigation_n3"]
+    assert "algorithms/qmix.py" in deps["qmix-smac_3m"]
+    assert "envs/smax_dynamics.py" in deps["qmix-smac_3m"]  # imported lazily, still followed
+    assert not any(d.startswith("envs/smax") for d in deps["vm3ac-cooperative_navigation_n3"])
+    assert "envs/matrix_game.py" not in deps["qmix-smac_3m"]
     shared = {"algorithms/learner.py", "algorithms/storage.py", "pipeline/loops.py", "envs/batched.py"}
     assert all(shared <= d for d in deps.values())
 
@@ -35,6 +35,18 @@ def test_each_run_depends_on_its_own_learner_and_task_only(monkeypatch):
 def test_stages_track_every_entry_a_run_inherits(monkeypatch):
     monkeypatch.chdir(REPO)
     _, runs = load_runs()
-    params = dvc_stages.run_stages(runs["ma_ac_cn3"])["train-ma_ac_cn3"]["params"]
-    assert {"algorithms.ma_ac", "algorithms.vm3ac", "runs.ma_ac_cn3"} <= set(params)
-    assert "algorithms.maddpg" not in params
+    run = runs["ma_ac-cooperative_navigation_n3"]  # implied by a figure: no runs entry
+    params = dvc_stages.run_stages(run)[f"train-{run.name}"]["params"]
+    assert {"algorithms.ma_ac", "algorithms.vm3ac", "tasks.cooperative_navigation_n3"} <= set(params)
+    assert "algorithms.maddpg" not in params and not any(p.startswith("runs.") for p in params)
+    declared = runs["qmix-matrix_game"]
+    assert "runs.qmix-matrix_game" in dvc_stages.run_stages(declared)["train-qmix-matrix_game"]["params"]
+
+
+def test_only_the_snapshot_runs_keep_snapshots(monkeypatch):
+    monkeypatch.chdir(REPO)
+    _, runs = load_runs()
+    keeping = {n for n, r in runs.items() if r.snapshots}
+    assert keeping == {"vm3ac-predator_prey_n4", "ma_sac-predator_prey_n4"}
+    outs = dvc_stages.run_stages(runs["vm3ac-predator_prey_n4"])["train-vm3ac-predator_prey_n4"]["outs"]
+    assert "results/runs/vm3ac-predator_prey_n4/snapshots" in outs

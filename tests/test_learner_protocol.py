@@ -115,8 +115,8 @@ def test_jax_is_imported_only_by_stages_that_run_smac():
         "from pipeline.params import load_runs\n"
         "from pipeline.build import build\n"
         "_, runs = load_runs()\n"
-        "assert 'qmix_3m' in runs\n"
-        "algo, env = build(runs['vm3ac_cn3'], 2)\n"
+        "assert 'qmix-smac_3m' in runs\n"
+        "algo, env = build(runs['vm3ac-cooperative_navigation_n3'], 2)\n"
         "print('jax' in sys.modules, 'jaxmarl' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)

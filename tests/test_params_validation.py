@@ -10,7 +10,13 @@ import pytest
 import yaml
 from conftest import REPO
 
-from pipeline import aggregate, evaluate, figures, train
+from pipeline import aggregate, evaluate, figures, latent_table, positions, train
+
+
+def with_probe(params: dict) -> dict:
+    """params.yaml with a declared run (figures imply the others) for the runs.* cases."""
+    params["runs"]["probe"] = {"algorithm": "vm3ac", "task": "cooperative_navigation_n3"}
+    return params
 
 
 def set_key(params: dict, dotted: str, value) -> None:
@@ -26,9 +32,9 @@ def set_key(params: dict, dotted: str, value) -> None:
 DELETE = object()
 CASES = [
     ("algorithms.vm3ac.beta", -0.5, "algorithms.vm3ac.beta: must be >= 0"),
-    ("runs.vm3ac_cn3.hyper", {"beta": -1.0}, "runs.vm3ac_cn3.hyper.beta: must be >= 0"),
-    ("runs.vm3ac_cn3.algorithm", "vm4ac", "runs.vm3ac_cn3.algorithm: unknown algorithm 'vm4ac'"),
-    ("runs.vm3ac_cn3.task", "chess", "runs.vm3ac_cn3.task: unknown task 'chess'"),
+    ("runs.probe.hyper", {"beta": -1.0}, "runs.probe.hyper.beta: must be >= 0"),
+    ("runs.probe.algorithm", "vm4ac", "runs.probe.algorithm: unknown algorithm 'vm4ac'"),
+    ("runs.probe.task", "chess", "runs.probe.task: unknown task 'chess'"),
     (
         "tasks.cooperative_navigation_n3.id",
         "chess",
@@ -47,10 +53,9 @@ CASES = [
     ),
     ("algorithms.vm3ac.family", "ppo", "algorithms.vm3ac.family: unknown family 'ppo'"),
     ("algorithms.vm3ac.learning_rate", 0.1, "algorithms.vm3ac.learning_rate: unknown key"),
-    ("runs.vm3ac_cn3.epochs", 3, "runs.vm3ac_cn3.epochs: unknown key"),
-    ("evaluation.episodes", 0, "evaluation.episodes: must be an integer > 0"),
+    ("runs.probe.epochs", 3, "runs.probe.epochs: unknown key"),
     ("evaluation.latent_modes", ["zero", "random"], "evaluation.latent_modes: must be a list"),
-    ("evaluation.env_seed_start", 3, "evaluation.env_seed_start: evaluation env seeds overlap run"),
+    ("evaluation.env_seed_start", 2, "evaluation.env_seed_start: evaluation env seeds overlap run"),
     ("profiles.smoke.env_steps", 0, "profiles.smoke.env_steps: must be an integer > 0"),
     ("profiles.paper.curve_interval", -10, "profiles.paper.curve_interval: must be an integer > 0"),
     ("profiles.smoke.epochs", 5, "profiles.smoke.epochs: unknown key"),
@@ -58,21 +63,28 @@ CASES = [
     ("seeds", [], "seeds: must be a non-empty list"),
     ("seeds", [0, 1, 1], "seeds: seeds repeat"),
     ("seeds", [0, -1], "seeds: seeds must be integers >= 0"),
-    ("runs.ma_ac_cn3.seeds", [2, 2], "runs.ma_ac_cn3.seeds: seeds repeat"),
+    ("runs.probe.seeds", [2, 2], "runs.probe.seeds: seeds repeat"),
     ("algorithms.vm3ac.hidden", [64, 0], "algorithms.vm3ac.hidden: must be a non-empty list"),
     ("algorithms.vm3ac.gamma", DELETE, "algorithms.vm3ac: missing settings: gamma"),
-    (
-        "figures.fig3h_cooperative_navigation.curves.VM3-AC.run",
-        "nope",
-        "figures.fig3h_cooperative_navigation.curves.VM3-AC.run: unknown run",
-    ),
+    ("figures.fig3.curves.VM3-AC.algorithm", "nope", "figures.fig3.curves.VM3-AC.algorithm: unknown algorithm 'nope'"),
+    ("figures.fig3.panels.a.task", "chess", "figures.fig3.panels.a.task: unknown task 'chess'"),
+    ("figures.fig3.grid", [1, 3], "figures.fig3.grid: must be [rows, columns] with room for 8 panels"),
+    ("tables.table1.modes", ["zero", "central"], "tables.table1.modes: unknown z mode 'central'"),
+    ("tables.table1.algorithm", "ma_ac", "tables.table1.algorithm: ma_ac has no z mode sampled"),
+    ("tables.table1.reported.zero", [409], "tables.table1.reported.zero: must list one number per column (3)"),
+    ("snapshots.fig6.task", "cooperative_navigation_n3", "snapshots.fig6.task: 'cooperative_navigation_n3' is a cooperative_navigation task"),
+    ("snapshots.fig6.step.smoke", 10**9, "snapshots.fig6.step.smoke: 1000000000 must be a multiple of curve_interval"),
+    ("snapshots.fig6.step", {"paper": 50000}, "snapshots.fig6.step.smoke: must be a training step > 0"),
+    ("algorithms.vm3ac_beta005.beta", -0.05, "algorithms.vm3ac_beta005.beta: must be >= 0"),
+    ("profiles.smoke.seeds", 8, "profiles.smoke.seeds: asks for 8 seeds, `seeds` lists 7"),
+    ("profiles.paper.eval_episodes", 0, "profiles.paper.eval_episodes: must be an integer > 0"),
     ("colour", "red", "params.colour: unknown key"),
     ("algorithms.ma_ac.inherit", "vm4ac", "algorithms.ma_ac.inherit: unknown algorithm 'vm4ac'"),
     (
         "algorithms.vm3ac.inherit",
         "ma_ac",
         # the stages check runs in params.yaml's order: the test's copy sorts them by name
-        "algorithms.ma_ac.inherit: inheritance cycle ma_ac -> vm3ac -> ma_ac",
+        "algorithms.vm3ac.inherit: inheritance cycle vm3ac -> ma_ac -> vm3ac",
     ),
     ("algorithms.maddpg.grad_clip", 0, "algorithms.maddpg.grad_clip: must be > 0"),
     ("algorithms.qmix.epsilon_finish", 1.5, "algorithms.qmix.epsilon_finish: must be"),
@@ -91,14 +103,16 @@ def workdir(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("key,value,message", CASES, ids=[c[0] + "=" + repr(c[1]) for c in CASES])
 def test_bad_value_stops_every_stage_before_writing(key, value, message, workdir):
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = with_probe(yaml.safe_load((REPO / "params.yaml").read_text()))
     set_key(params, key, value)
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     stages = [
-        lambda: train.main(["vm3ac_cn3"]),
-        lambda: evaluate.main(["vm3ac_cn3"]),
+        lambda: train.main(["probe"]),
+        lambda: evaluate.main(["probe"]),
         aggregate.main,
         figures.main,
+        lambda: latent_table.main(["table1"]),
+        lambda: positions.main(["fig6"]),
     ]
     for stage in stages:
         with pytest.raises(SystemExit) as stopped:
@@ -110,24 +124,26 @@ def test_bad_value_stops_every_stage_before_writing(key, value, message, workdir
 
 
 def test_impossible_agent_count_of_a_run_task_is_named(workdir):
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = with_probe(yaml.safe_load((REPO / "params.yaml").read_text()))
     params["tasks"]["predator_prey_n2"]["kwargs"]["N"] = 1
-    params["runs"]["vm3ac_cn3"]["task"] = "predator_prey_n2"
+    params["runs"]["probe"]["task"] = "predator_prey_n2"
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(
         SystemExit, match=r"^params.yaml: tasks.predator_prey_n2: vm3ac_predator_prey: N=1"
     ):
-        train.main(["vm3ac_cn3"])
+        train.main(["probe"])
     assert sorted(p.name for p in workdir.iterdir()) == ["params.yaml"]
 
 
-@pytest.mark.parametrize("run,task", [("vm3ac_cn3", "matrix_game"), ("qmix_3m", "cooperative_navigation_n3")])
-def test_a_learner_on_the_wrong_kind_of_actions_is_named(run, task, workdir):
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["runs"][run]["task"] = task
+@pytest.mark.parametrize(
+    "algorithm,task", [("vm3ac", "matrix_game"), ("maven", "matrix_game"), ("qmix", "cooperative_navigation_n3")]
+)
+def test_a_learner_on_the_wrong_kind_of_actions_is_named(algorithm, task, workdir):
+    params = with_probe(yaml.safe_load((REPO / "params.yaml").read_text()))
+    params["runs"]["probe"] = {"algorithm": algorithm, "task": task}
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
-    with pytest.raises(SystemExit, match=rf"^params.yaml: runs.{run}: \w+: .*action"):
-        train.main([run])
+    with pytest.raises(SystemExit, match=rf"^params.yaml: run probe \({algorithm} on {task}\): \w+: .*action"):
+        train.main(["probe"])
     assert sorted(p.name for p in workdir.iterdir()) == ["params.yaml"]
 
 
@@ -143,7 +159,7 @@ def test_stage_prints_one_line_and_fails(workdir):
     params["algorithms"]["vm3ac"]["beta"] = -1
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.train", "vm3ac_cn3"],
+        [sys.executable, "-m", "pipeline.train", "vm3ac-cooperative_navigation_n3"],
         cwd=workdir,
         capture_output=True,
         text=True,

@@ -11,9 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, shrink
+
+from pipeline.params import resolve_runs
+from conftest import REPO, shrink, small_design
 
 GENERATED = ("results", "figures", "dvc.lock", ".dvc/cache", ".dvc/tmp")
 
@@ -40,8 +43,9 @@ def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("repo")
     copy_repo(root)
 
-    params = shrink(yaml.safe_load((root / "params.yaml").read_text()))
+    params = small_design(shrink(yaml.safe_load((root / "params.yaml").read_text())))
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh([sys.executable, "-m", "pipeline.dvc_stages"], root)  # dvc.yaml for the small design
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
     sh(["git", "init", "-q"], root)
     sh(git + ["add", "-A"], root)
@@ -53,22 +57,36 @@ def built(tmp_path_factory):
         HARNESS_SACRED_OBSERVER=str(root / "extra_observer"),
     )
     log = sh([sys.executable, "-m", "dvc", "repro"], root, env)
-    return root, params, env, log
+    os.chdir(root)
+    try:
+        runs = sorted(resolve_runs(params))
+    finally:
+        os.chdir(REPO)
+    return root, params, env, log, runs
 
 
 def test_repro_builds_figure_evaluations_and_metrics(built):
-    root, params, _, _ = built
-    for ext in ("png", "pdf"):
-        assert (root / f"figures/vm3ac/fig3h_cooperative_navigation.{ext}").stat().st_size > 1000
-    assert (root / "figures/vm3ac/fig3h_cooperative_navigation.png").read_bytes()[:4] == b"\x89PNG"
+    root, params, _, _, runs = built
+    for name in ("harness/cn3_learners", "vm3ac/fig6"):
+        for ext in ("png", "pdf"):
+            assert (root / f"figures/{name}.{ext}").stat().st_size > 1000
+        assert (root / f"figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
+    profile = params["profiles"]["smoke"]
+    seeds = params["seeds"][: profile["seeds"]]
+    table = pd.read_csv(root / "results/tables/table1.csv")
+    assert list(table["mode"]) == params["tables"]["table1"]["modes"]
+    assert table.set_index("mode").loc["sampled", "mean"] == table.set_index("mode").loc["shared_seed", "mean"]
+    assert "| sampled" in (root / "results/tables/table1.md").read_text()
+    drawn = pd.read_csv(root / "results/positions/fig6.csv")
+    assert set(drawn["label"]) == {"VM3-AC", "MA-SAC"} and set(drawn["seed"]) == set(seeds)
     metrics = json.loads((root / "results/metrics.json").read_text())
-    assert set(metrics) == set(params["runs"])
-    for name in params["runs"]:
+    assert set(metrics) == set(runs) and len(runs) == 7
+    for name in runs:
         run = root / "results/runs" / name
         evaluation = json.loads((run / "eval.json").read_text())
-        assert evaluation["episodes"] == params["evaluation"]["episodes"]
+        assert evaluation["episodes"] == profile["eval_episodes"]
         assert set(evaluation["modes"][evaluation["headline_mode"]]["per_seed"]) == {
-            str(s) for s in params["seeds"]
+            str(s) for s in seeds
         }
         assert metrics[name]["eval_return_mean"] == pytest.approx(evaluation["mean"])
         low, high = metrics[name]["eval_return_ci95_low"], metrics[name]["eval_return_ci95_high"]
@@ -79,9 +97,9 @@ def test_repro_builds_figure_evaluations_and_metrics(built):
             params["profiles"]["smoke"]["env_steps"]
             // params["profiles"]["smoke"]["curve_interval"]
         )
-        assert len(curves) - 1 == (steps + 1) * len(params["seeds"])
+        assert len(curves) - 1 == (steps + 1) * len(seeds)
         assert sorted(p.name for p in (run / "checkpoints").iterdir()) == sorted(
-            f"seed{s}.pt" for s in params["seeds"]
+            f"seed{s}.pt" for s in seeds
         )
         sacred = run / "sacred" / "train"
         assert json.loads((sacred / "run.json").read_text())["status"] == "COMPLETED"
@@ -90,41 +108,41 @@ def test_repro_builds_figure_evaluations_and_metrics(built):
     extra = [
         json.loads(p.read_text())["status"] for p in (root / "extra_observer").glob("*/run.json")
     ]
-    assert extra == ["COMPLETED"] * len(params["runs"])
+    assert extra == ["COMPLETED"] * len(runs)
     assert not (root / "results/.staging").exists()
 
 
 def test_second_repro_has_nothing_to_do(built):
-    root, _, env, _ = built
+    root, _, env, _, _ = built
     log = sh([sys.executable, "-m", "dvc", "repro"], root, env)
     assert "Data and pipelines are up to date." in log
     assert "Running stage" not in log
 
 
 def test_dvc_metrics_and_plots_read_the_outputs(built):
-    root, params, env, _ = built
+    root, params, env, _, runs = built
     shown = json.loads(sh([sys.executable, "-m", "dvc", "metrics", "show", "--json"], root, env))
     metrics = next(iter(shown.values()))["data"]["results/metrics.json"]["data"]
-    assert set(metrics) == set(params["runs"])
+    assert set(metrics) == set(runs)
     plots = json.loads(sh([sys.executable, "-m", "dvc", "plots", "show", "--json"], root, env))
     assert not plots.get("errors")
-    assert f"results/plots/curves/{next(iter(params['runs']))}.csv" in plots["data"]
+    assert f"results/plots/curves/{runs[0]}.csv" in plots["data"]
 
 
 def test_one_run_edited_invalidates_only_that_run(built):
-    root, params, env, _ = built
+    root, params, env, _, runs = built
     edited = yaml.safe_load((root / "params.yaml").read_text())
-    edited["runs"]["ma_ac_cn3"]["hyper"] = {"lr_actor": 0.001}
+    edited["runs"]["probe"]["hyper"] = {"lr_actor": 0.001}
     (root / "params.yaml").write_text(yaml.safe_dump(edited, sort_keys=False))
     try:
         status = json.loads(sh([sys.executable, "-m", "dvc", "status", "--json"], root, env))
     finally:
         (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    assert set(status) == {"train-ma_ac_cn3", "evaluate-ma_ac_cn3", "aggregate"}
+    assert set(status) == {"train-probe", "evaluate-probe", "aggregate"}
 
 
 def test_an_edited_entry_invalidates_the_runs_that_inherit_it(built):
-    root, params, env, _ = built
+    root, params, env, _, runs = built
     edited = yaml.safe_load((root / "params.yaml").read_text())
     edited["algorithms"]["vm3ac"]["q_sigma"] = 0.5
     (root / "params.yaml").write_text(yaml.safe_dump(edited, sort_keys=False))
@@ -132,14 +150,16 @@ def test_an_edited_entry_invalidates_the_runs_that_inherit_it(built):
         status = json.loads(sh([sys.executable, "-m", "dvc", "status", "--json"], root, env))
     finally:
         (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    inheriting = ("vm3ac_cn3", "ma_ac_cn3", "ma_sac_cn3")
-    assert set(status) == {f"{s}-{r}" for s in ("train", "evaluate") for r in inheriting}
+    inheriting = [r for r in runs if r.split("-")[0] in ("vm3ac", "ma_ac", "ma_sac", "probe")]
+    assert len(inheriting) == 6  # VM3-AC, MA-AC, MA-SAC on CN; VM3-AC and MA-SAC on PP; probe
+    stale = {f"{s}-{r}" for s in ("train", "evaluate") for r in inheriting}
+    assert set(status) == stale | {"table-table1", "snapshot-fig6"}
 
 
 def test_editing_one_learner_leaves_every_other_run_up_to_date(built):
     """The per-run code dependencies of the generated dvc.yaml: MADDPG's module changes,
     only MADDPG's stages are stale."""
-    root, _, env, _ = built
+    root, _, env, _, _ = built
     module = root / "algorithms/maddpg.py"
     original = module.read_text()
     module.write_text(original + "\n# an edit\n")
@@ -147,4 +167,4 @@ def test_editing_one_learner_leaves_every_other_run_up_to_date(built):
         status = json.loads(sh([sys.executable, "-m", "dvc", "status", "--json"], root, env))
     finally:
         module.write_text(original)
-    assert set(status) == {"train-maddpg_cn3", "evaluate-maddpg_cn3"}
+    assert set(status) == {"train-maddpg-cooperative_navigation_n3", "evaluate-maddpg-cooperative_navigation_n3"}

@@ -26,7 +26,7 @@ PYMARL = {
     f.name: value
     for f, value in zip(
         dataclasses.fields(QMIXSettings),
-        dataclasses.astuple(resolve_runs(load(REPO / "params.yaml"))["qmix_matrix_game"].settings),
+        dataclasses.astuple(resolve_runs(load(REPO / "params.yaml"))["qmix-matrix_game"].settings),
     )
 }
 TINY = QMIXSettings(**{**PYMARL, **dict(

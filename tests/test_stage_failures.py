@@ -23,15 +23,15 @@ def test_training_crash_leaves_no_outputs_and_no_staging(workdir, monkeypatch):
 
     monkeypatch.setattr(train, "train_all_seeds", crash)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        train.main(["vm3ac_cn3"])
+        train.main(["vm3ac-cooperative_navigation_n3"])
     assert not (workdir / "results/runs").exists()
     assert not (workdir / "results/.staging").exists()
 
 
 def test_evaluation_crash_keeps_the_previous_eval_json_whole(workdir, monkeypatch):
-    train.main(["vm3ac_cn3"])
-    evaluate.main(["vm3ac_cn3"])
-    path = workdir / "results/runs/vm3ac_cn3/eval.json"
+    train.main(["vm3ac-cooperative_navigation_n3"])
+    evaluate.main(["vm3ac-cooperative_navigation_n3"])
+    path = workdir / "results/runs/vm3ac-cooperative_navigation_n3/eval.json"
     before = path.read_bytes()
 
     def crash(*args, **kwargs):
@@ -39,9 +39,9 @@ def test_evaluation_crash_keeps_the_previous_eval_json_whole(workdir, monkeypatc
 
     monkeypatch.setattr(evaluate, "evaluate", crash)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        evaluate.main(["vm3ac_cn3"])
+        evaluate.main(["vm3ac-cooperative_navigation_n3"])
     assert path.read_bytes() == before
-    assert json.loads(before)["run"] == "vm3ac_cn3"
+    assert json.loads(before)["run"] == "vm3ac-cooperative_navigation_n3"
     assert sorted(p.name for p in path.parent.iterdir()) == [
         "checkpoints",
         "curves.csv",
@@ -52,14 +52,14 @@ def test_evaluation_crash_keeps_the_previous_eval_json_whole(workdir, monkeypatc
 
 def test_evaluation_without_checkpoints_names_the_missing_file(workdir):
     with pytest.raises(SystemExit, match=r"seed0.pt is missing: train the run first"):
-        evaluate.main(["vm3ac_cn3"])
+        evaluate.main(["vm3ac-cooperative_navigation_n3"])
     assert not (workdir / "results").exists()
 
 
 def test_evaluation_of_checkpoints_trained_with_other_settings_stops(workdir, tiny_params):
-    train.main(["vm3ac_cn3"])
+    train.main(["vm3ac-cooperative_navigation_n3"])
     tiny_params["algorithms"]["vm3ac"]["beta"] = 0.05
     (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params))
     with pytest.raises(SystemExit, match=r"trained with other settings than params.yaml says"):
-        evaluate.main(["vm3ac_cn3"])
-    assert not (workdir / "results/runs/vm3ac_cn3/eval.json").exists()
+        evaluate.main(["vm3ac-cooperative_navigation_n3"])
+    assert not (workdir / "results/runs/vm3ac-cooperative_navigation_n3/eval.json").exists()

@@ -29,7 +29,7 @@ def train_and_evaluate(run, root, monkeypatch):
     return root / folder
 
 
-@pytest.mark.parametrize("run_name", ["vm3ac_cn3", "ma_ac_cn3", "maddpg_cn3"])
+@pytest.mark.parametrize("run_name", ["vm3ac-cooperative_navigation_n3", "ma_ac-cooperative_navigation_n3", "maddpg-cooperative_navigation_n3"])
 def test_same_run_twice_gives_identical_bytes(run_name, tiny_params, tmp_path, monkeypatch):
     run = resolve_runs(tiny_params)[run_name]
     first = train_and_evaluate(run, tmp_path / "a", monkeypatch)
@@ -43,12 +43,12 @@ def test_same_run_twice_gives_identical_bytes(run_name, tiny_params, tmp_path, m
 @pytest.mark.parametrize(
     "run_name,task",
     [
-        ("vm3ac_cn3", None),
-        ("ma_sac_cn3", None),
-        ("maddpg_cn3", None),
+        ("vm3ac-cooperative_navigation_n3", None),
+        ("ma_sac-cooperative_navigation_n3", None),
+        ("maddpg-cooperative_navigation_n3", None),
         # Walkers fall at different times: each seed's update phases come after its own
         # episodes, so seeds wait for each other (pipeline/loops.py) and must not notice.
-        ("vm3ac_cn3", "multiwalker_n3"),
+        ("vm3ac-cooperative_navigation_n3", "multiwalker_n3"),
     ],
 )
 def test_seed_trained_alone_equals_seed_trained_among_seven(
@@ -64,8 +64,8 @@ def test_seed_trained_alone_equals_seed_trained_among_seven(
     """
     tiny_params["profiles"]["smoke"].update(env_steps=100, curve_interval=50)
     tiny_params["algorithms"]["maddpg"].update(update_every=10)  # a few updates in 100 steps
-    if task:
-        tiny_params["runs"][run_name]["task"] = task
+    if task:  # the same algorithm's run on another task (Fig. 3 implies it)
+        run_name = f"{run_name.split('-')[0]}-{task}"
         tiny_params["profiles"]["smoke"].update(env_steps=300, curve_interval=100)
     run = resolve_runs(tiny_params)[run_name]
     together = train_and_evaluate(

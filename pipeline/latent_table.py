@@ -1,0 +1,91 @@
+"""Stage ``table-<name>``: VM3-AC Table 1, the latent z at execution (the z = 0 versus
+shared-seed ablation). It reads the trained checkpoints and never retrains.
+
+Each seed's final policy plays the profile's evaluation episodes on every task of the table in
+every z mode it lists (``algorithms/execution_latents.py``); a cell is the mean over seeds of
+the seeds' mean returns, with the paper's number beside it where the paper reports one.
+Writes ``results/tables/<name>.csv`` (one row per mode and task) and ``<name>.md``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+
+from pipeline import layout
+from pipeline.build import build
+from pipeline.evaluate import load_checkpoints
+from pipeline.loops import evaluate
+from pipeline.params import load_runs, run_of
+from pipeline.staging import publish, staging
+from pipeline.statistics import mean_ci95
+
+
+def table_rows(table: dict, runs: dict) -> list[dict]:
+    rows = []
+    reported = table.get("reported", {})
+    for c, (column, task) in enumerate(table["columns"].items()):
+        run = runs[run_of(table["algorithm"], task)]
+        checkpoints = load_checkpoints(run)
+        env_seeds = run.evaluation.env_seeds()
+        algo, env = build(run, len(run.seeds) * len(env_seeds))
+        algo.load_seed_states([ckpt["tensors"] for ckpt in checkpoints])
+        for mode in table["modes"]:
+            played = evaluate(algo, env, run.seeds, env_seeds, mode)
+            mean, low, high = mean_ci95(played.returns.mean(1))
+            paper = reported.get(mode)
+            rows.append(
+                {
+                    "mode": mode,
+                    "column": column,
+                    "task": task,
+                    "run": run.name,
+                    "mean": mean,
+                    "ci95_low": low,
+                    "ci95_high": high,
+                    "seeds": len(run.seeds),
+                    "episodes": len(env_seeds),
+                    "paper": float("nan") if paper is None else float(paper[c]),
+                }
+            )
+    return rows
+
+
+def markdown(title: str, rows: pd.DataFrame) -> str:
+    """Modes down, tasks across; each cell 'ours ± CI half-width (paper)'."""
+
+    def cell(r) -> str:
+        ours = f"{r['mean']:.1f}"
+        if r["ci95_high"] == r["ci95_high"]:
+            ours += f" ± {(r['ci95_high'] - r['ci95_low']) / 2:.1f}"
+        return ours + ("" if r["paper"] != r["paper"] else f" ({r['paper']:g})")
+
+    grid = rows.assign(cell=rows.apply(cell, axis=1)).pivot(index="mode", columns="column", values="cell")
+    grid = grid.loc[list(dict.fromkeys(rows["mode"])), list(dict.fromkeys(rows["column"]))]
+    first = rows.iloc[0]
+    return (
+        f"# {title}\n\nOurs: mean over {first['seeds']} seeds of each seed's mean return on "
+        f"{first['episodes']} deterministic episodes, ± the 95% t-interval's half-width; the "
+        "paper's number in parentheses.\n\n" + grid.to_markdown() + "\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    params, runs = load_runs()
+    argv = sys.argv[1:] if argv is None else argv
+    tables = params.get("tables", {})
+    if len(argv) != 1 or argv[0] not in tables:
+        raise SystemExit(f"usage: python -m pipeline.latent_table TABLE (tables: {', '.join(tables)})")
+    name = argv[0]
+    table = tables[name]
+    rows = pd.DataFrame(table_rows(table, runs))
+    with staging(f"table-{name}") as folder:
+        rows.to_csv(folder / f"{name}.csv", index=False)
+        (folder / f"{name}.md").write_text(markdown(table.get("title", name), rows))
+        for ext in ("csv", "md"):
+            publish(folder / f"{name}.{ext}", layout.TABLES / f"{name}.{ext}")
+
+
+if __name__ == "__main__":
+    main()

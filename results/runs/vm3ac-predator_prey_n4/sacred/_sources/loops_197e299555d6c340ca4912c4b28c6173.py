@@ -1,0 +1,240 @@
+"""The loops that join a learner to a batched environment: training all seeds in lockstep and
+deterministic evaluation episodes. They speak only the learner protocol
+(``algorithms/learner.py``) and never ask which algorithm they hold.
+
+Shapes: the environment holds ``S * E`` copies, seed-major (copy ``k * E + e`` is seed k's
+e-th); learners see ``[S, E, ...]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils._pytree import tree_map
+
+from algorithms.learner import EXPLORE, Learner
+from algorithms.seeding import SeedStreams
+from algorithms.storage import STORAGES
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A profile of params.yaml: how long to train and how often to draw the learning curve."""
+
+    env_steps: int  # environment steps per seed
+    curve_interval: int  # env steps between learning-curve points
+    curve_episodes: int  # deterministic episodes per learning-curve point
+
+
+@dataclass(frozen=True)
+class Episodes:
+    """One finished episode per (seed, evaluation env seed)."""
+
+    returns: np.ndarray  # [S, E]
+    won: np.ndarray  # [S, E] bool (all False on tasks without wins)
+
+
+def training_env_seeds(seeds: Sequence[int], copies: int) -> list[int]:
+    """Copy e of seed k plays env seed ``k * copies + e`` (seed k itself with one copy)."""
+    return [s * copies + e for s in seeds for e in range(copies)]
+
+
+class _View:
+    """The environment's arrays as ``[S, E, ...]`` tensors."""
+
+    def __init__(self, S: int):
+        self.S = S
+
+    def __call__(self, array: np.ndarray | None) -> torch.Tensor | None:
+        return None if array is None else torch.from_numpy(array).unflatten(0, (self.S, -1))
+
+
+def evaluate(algo: Learner, env, seeds: Sequence[int], env_seeds: Sequence[int], mode: str):
+    """Seed k's policy plays one episode on each of ``env_seeds`` in execution ``mode``.
+
+    ``env`` holds ``S * E`` copies; copy ``k * E + e`` plays ``env_seeds[e]``, so every seed
+    meets the same episodes. A mode that draws (VM3-AC's sampled z) draws from a per-seed
+    stream that starts afresh for every evaluation and is the same for every mode, so modes
+    that differ only in who draws (VM3-AC's ``sampled`` and ``shared_seed``) draw alike.
+    """
+    S, E = len(seeds), len(env_seeds)
+    if env.n_copies != S * E:
+        raise ValueError(f"evaluation: {env.n_copies} copies for {S} seeds x {E} episodes")
+    view = _View(S)
+    noise = SeedStreams(seeds, "execution")
+    obs, state, avail = env.reset([int(s) for _ in range(S) for s in env_seeds])
+    obs, state, avail = view(obs), view(state), view(avail)
+    started = torch.ones(S, E, dtype=torch.bool)
+    memory = algo.begin_episodes(None, started, obs, state, mode, noise)
+    returns, won = np.full(S * E, np.nan), np.zeros(S * E, bool)
+    for _ in range(env.spec.episode_limit):
+        action, memory = algo.act(obs, state, avail, memory, mode, noise)
+        step = env.step(action.flatten(0, 1).numpy())
+        ended = np.isnan(returns) & ~np.isnan(step.episode_return)
+        returns[ended], won[ended] = step.episode_return[ended], step.won[ended]
+        if not np.isnan(returns).any():
+            return Episodes(returns.reshape(S, E), won.reshape(S, E))
+        obs, state, avail = view(step.obs), view(step.state), view(step.avail)
+    raise RuntimeError(f"evaluation: an episode outlasted the episode limit {env.spec.episode_limit}")
+
+
+def _keep(acting: torch.Tensor, new, old):
+    """The learner's memory (any tree of ``[S, E, ...]`` tensors) with waiting copies' entries
+    left as they were."""
+    if old is None or bool(acting.all()):  # nobody waits: the common case, no copy to make
+        return new
+    return tree_map(
+        lambda n, o: torch.where(acting.view(*acting.shape, *[1] * (n.dim() - 2)), n, o), new, old
+    )
+
+
+class _Schedule:
+    """When each seed updates (``Schedule`` in algorithms/settings.py), counted per seed.
+
+    ``update_unit: step``: every seed updates every ``update_every`` of its env steps, all in
+    lockstep. ``update_unit: episode`` (VM3-AC's Algorithm 1, PyMARL): an env copy that has
+    finished ``update_every`` episodes since its seed's last update waits (takes no step)
+    until every copy of every seed waits or has spent its budget; then all of them update in
+    one batched call. Waiting changes nothing for a seed (no step, no draw), so each seed's
+    run is exactly what it would be alone, while the updates stay batched over seeds.
+    """
+
+    def __init__(self, schedule, S: int, E: int):
+        self.sched = schedule
+        self.steps = torch.zeros(S, dtype=torch.long)  # env steps since the seed's last phase
+        self.episodes = torch.zeros(S, E, dtype=torch.long)  # episodes ended since then
+        self.waiting = torch.zeros(S, E, dtype=torch.bool)
+
+    def record(self, t: torch.Tensor, stepped: torch.Tensor, ended: torch.Tensor, ready) -> None:
+        """After a step: ``t`` the seeds' env steps so far, ``stepped`` [S, E] the copies that
+        stepped, ``ended`` [S, E] those whose episode ended, ``ready`` [S] seeds whose storage
+        holds a batch. Only experience gathered after learning starts counts."""
+        warm = t > self.sched.learning_starts
+        self.steps += stepped.sum(1) * warm
+        self.episodes += ended & warm[:, None]
+        if self.sched.update_unit == "episode":
+            due = (self.episodes >= self.sched.update_every) & (warm & ready)[:, None]
+            self.waiting |= due
+
+    def gradient_steps(self, t_before, t, done, ready) -> torch.Tensor | None:
+        """Gradient steps per seed ``[S]`` if a phase is due now, else None."""
+        sched = self.sched
+        if sched.update_unit == "step":
+            every = sched.update_every
+            due = (t // every > t_before // every) & (t > sched.learning_starts) & ready
+        else:
+            if bool((~self.waiting & ~done[:, None]).any()):
+                return None  # some copy still plays its episode
+            due = self.waiting.any(1) & ~done
+        if not due.any():
+            return None
+        per = self.steps if sched.gradient_steps_per == "env_step" else torch.ones_like(self.steps)
+        n = sched.gradient_steps * per * due
+        self.steps[due], self.episodes[due], self.waiting[due] = 0, 0, False
+        return n
+
+
+class _Losses:
+    """Each seed's mean losses since its last learning-curve point."""
+
+    def __init__(self):
+        self.sums, self.counts = {}, {}
+
+    def add(self, losses: dict[str, torch.Tensor], active: torch.Tensor) -> None:
+        for name, value in losses.items():
+            self.sums[name] = self.sums.get(name, 0) + torch.where(active, value, 0.0)
+            self.counts[name] = self.counts.get(name, 0) + active.long()
+
+    def take(self, k: int) -> dict[str, float]:
+        """Seed k's means (NaN before its first update), then start its next window."""
+        out = {}
+        for name in self.sums:
+            count = int(self.counts[name][k])
+            out[name] = float(self.sums[name][k]) / count if count else float("nan")
+            self.sums[name][k], self.counts[name][k] = 0.0, 0
+        return out
+
+
+def train(
+    algo: Learner,
+    env,
+    seeds: Sequence[int],
+    budget: Budget,
+    on_curve: Callable[[dict[int, list[int]], dict[int, dict[str, float]]], None],
+) -> dict:
+    """Train every seed for ``budget.env_steps`` of its own env steps; returns what the storage
+    kept (for the record).
+
+    Learning-curve points: ``on_curve(points, losses)`` with ``points[k]`` the curve steps
+    (multiples of ``budget.curve_interval``, 0 included) that seed k reached, and ``losses[k]``
+    its mean losses since its previous point. A point is reported before the policy next
+    changes (before an update phase, or at the end), so the policy the caller evaluates is the
+    one that acted at that step.
+    """
+    sched, spec, S, E = algo.settings, env.spec, len(seeds), algo.settings.env_copies
+    capacity = min(sched.replay_size, budget.env_steps)
+    storage = STORAGES[algo.loop](seeds, capacity, algo.fields(spec), E, spec.episode_limit)
+    view, schedule, losses = _View(S), _Schedule(sched, S, E), _Losses()
+    interval = budget.curve_interval
+    pending: dict[int, list[int]] = {k: [0] for k in range(S)}
+
+    def report() -> None:
+        if pending:
+            on_curve(dict(pending), {k: losses.take(k) for k in pending})
+            pending.clear()
+
+    obs, state, avail = env.reset(training_env_seeds(seeds, E))
+    obs, state, avail = view(obs), view(state), view(avail)
+    memory = algo.begin_episodes(None, torch.ones(S, E, dtype=torch.bool), obs, state)
+    storage.open(obs=obs, state=state, avail=avail, **algo.record(memory))
+    t = torch.zeros(S, dtype=torch.long)  # each seed's env steps
+    done = torch.zeros(S, dtype=torch.bool)
+    ready = storage.ready(sched.batch_size)
+    while not bool(done.all()):
+        acting = ~schedule.waiting & ~done[:, None]
+        t_before = t.clone()
+        if acting.any():
+            action, new_memory = algo.act(obs, state, avail, memory, EXPLORE, acting=acting)
+            memory = _keep(acting, new_memory, memory)
+            out = env.step(action.flatten(0, 1).numpy(), acting.flatten().numpy())
+            terminated, truncated = view(out.terminated), view(out.truncated)
+            final = {"obs": view(out.next_obs), "state": view(out.next_state)}
+            final["avail"] = view(out.next_avail)
+            storage.close(
+                truncated,
+                final,
+                acting,
+                action=action,
+                reward=view(out.reward),
+                rewards=view(out.rewards),
+                terminated=terminated,
+            )
+            fresh = {"obs": view(out.obs), "state": view(out.state), "avail": view(out.avail)}
+            keep = {"obs": obs, "state": state, "avail": avail}
+            obs, state, avail = (_keep(acting, fresh[k], keep[k]) for k in ("obs", "state", "avail"))
+            ended = (terminated | truncated) & acting
+            if ended.any():
+                memory = algo.begin_episodes(memory, ended, obs, state)
+            storage.open(acting, **fresh, **algo.record(memory))
+            t += acting.sum(1)
+            for k in (t // interval > t_before // interval).nonzero().flatten().tolist():
+                pending.setdefault(k, []).extend(
+                    range((int(t_before[k]) // interval + 1) * interval, int(t[k]) + 1, interval)
+                )
+            done = t >= budget.env_steps
+            ready = storage.ready(sched.batch_size)  # unchanged while every copy waits
+            schedule.record(t, acting, ended, ready)
+        n = schedule.gradient_steps(t_before, t, done, ready)
+        if n is not None:
+            report()
+            for g in range(int(n.max())):
+                active = n > g
+                mask = None if bool(active.all()) else active
+                step_losses = algo.update(storage.sample(sched.batch_size, mask), mask)
+                losses.add(step_losses, active)
+            algo.end_phase(None if bool((n > 0).all()) else n > 0)
+    report()
+    return {"storage": type(storage).__name__, "bytes_per_seed": storage.bytes_per_seed}

@@ -1,0 +1,472 @@
+"""Read params.yaml once and check all of it before a stage writes anything.
+
+A problem stops the stage with one line naming the key (``ParamsError``); the stage entry
+points turn it into ``SystemExit`` so no traceback hides the message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import envs
+from algorithms import FAMILIES, learner
+from algorithms.execution_latents import LATENT_MODES
+from pipeline.loops import Budget, training_env_seeds
+
+PARAMS_FILE = Path("params.yaml")
+SECTIONS = {
+    "profile", "profiles", "seeds", "evaluation", "tasks", "algorithms", "runs", "figures",
+    "figure_style", "tables", "snapshots",
+}  # fmt: skip
+PROFILE_KEYS = ("seeds", "env_steps", "curve_interval", "curve_episodes", "eval_episodes")
+METRICS = ("return", "win_rate")  # what a learning-curve figure can draw
+PAPERS = ("vm3ac", "iac", "harness")  # figures/<paper>/: harness figures are in neither paper
+SNAPSHOT_TASKS = ("vm3ac_predator_prey",)  # tasks whose agent and prey positions Fig. 6 draws
+
+
+class ParamsError(Exception):
+    """A bad value in params.yaml; the message starts with the key."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    episodes: int  # deterministic episodes per seed (the profile's eval_episodes)
+    env_seed_start: int  # episode e is played on env seed env_seed_start + e
+    latent_modes: tuple[
+        str, ...
+    ]  # z at execution for runs with a latent; the first is the headline
+
+    def env_seeds(self, episodes: int | None = None) -> list[int]:
+        """The evaluation env seeds; learning-curve points replay the first ``episodes``."""
+        n = self.episodes if episodes is None else episodes
+        return list(range(self.env_seed_start, self.env_seed_start + n))
+
+
+@dataclass(frozen=True)
+class Run:
+    """Everything one train/evaluate stage needs, resolved from params.yaml."""
+
+    name: str
+    algorithm: str
+    family: str
+    settings: Any  # the family's settings dataclass
+    lineage: tuple[str, ...]  # the algorithm and the entries it inherits from, nearest first
+    task: str
+    task_id: str
+    task_kwargs: dict
+    seeds: tuple[int, ...]
+    budget: Budget
+    evaluation: Evaluation
+    declared: bool = False  # listed under runs: (its entry is a DVC param); else implied by a figure
+    snapshots: tuple[int, ...] = ()  # training steps whose policies the train stage keeps
+
+
+def run_of(algorithm: str, task: str) -> str:
+    """The run a figure, table or snapshot implies by naming an algorithm and a task."""
+    return f"{algorithm}-{task}"
+
+
+def _require(ok: bool, key: str, problem: str) -> None:
+    if not ok:
+        raise ParamsError(f"{key}: {problem}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _mapping(value, key: str) -> dict:
+    _require(isinstance(value, dict), key, f"must be a mapping, got {value!r}")
+    return value
+
+
+def _known_keys(section: dict, allowed, key: str) -> None:
+    for name in section:
+        _require(
+            name in allowed, f"{key}.{name}", f"unknown key (allowed: {', '.join(sorted(allowed))})"
+        )
+
+
+def _seeds(value, key: str) -> tuple[int, ...]:
+    _require(
+        isinstance(value, list) and len(value) > 0, key, f"must be a non-empty list, got {value!r}"
+    )
+    _require(
+        all(_is_int(s) and s >= 0 for s in value),
+        key,
+        f"seeds must be integers >= 0, got {value!r}",
+    )
+    _require(len(set(value)) == len(value), key, f"seeds repeat: {value!r}")
+    return tuple(value)
+
+
+def _positive_ints(section: dict, key: str, names) -> None:
+    for name in names:
+        _require(name in section, key, f"missing '{name}'")
+        value = section[name]
+        _require(
+            _is_int(value) and value > 0, f"{key}.{name}", f"must be an integer > 0, got {value!r}"
+        )
+
+
+def _profile(params: dict) -> dict:
+    """The profile in use, every profile checked: seeds (the first n of ``seeds``), the
+    training budget and the evaluation episodes."""
+    profiles = _mapping(params.get("profiles"), "profiles")
+    name = params.get("profile")
+    _require(
+        name in profiles, "profile", f"'{name}' is not one of the profiles ({', '.join(profiles)})"
+    )
+    for pname, profile in profiles.items():
+        _known_keys(_mapping(profile, f"profiles.{pname}"), PROFILE_KEYS, f"profiles.{pname}")
+        _positive_ints(profile, f"profiles.{pname}", PROFILE_KEYS)
+    return profiles[name]
+
+
+def _budget(profile: dict) -> Budget:
+    return Budget(**{f.name: profile[f.name] for f in fields(Budget)})
+
+
+def _evaluation(params: dict, episodes: int) -> Evaluation:
+    section = _mapping(params.get("evaluation"), "evaluation")
+    _known_keys(section, ["env_seed_start", "latent_modes"], "evaluation")
+    start = section.get("env_seed_start")
+    _require(
+        _is_int(start) and start >= 0,
+        "evaluation.env_seed_start",
+        f"must be an integer >= 0, got {start!r}",
+    )
+    modes = section.get("latent_modes")
+    _require(
+        isinstance(modes, list)
+        and modes
+        and all(m in LATENT_MODES for m in modes)
+        and len(set(modes)) == len(modes),
+        "evaluation.latent_modes",
+        f"must be a list of distinct modes from {LATENT_MODES}, got {modes!r}",
+    )
+    return Evaluation(episodes, start, tuple(modes))
+
+
+def _algorithm_entry(algorithms: dict, name: str) -> tuple[dict, tuple[str, ...], dict]:
+    """algorithms.<name> with the entries it inherits (``inherit: <other>``) resolved, nearest
+    entry winning; the chain of names; and which entry each value comes from. No YAML merge
+    keys: ``dvc exp run -S`` rewrites those into copies (ARCHITECTURE.md)."""
+    chain, merged, origin = [], {}, {}
+    while name is not None:
+        if name in chain:
+            raise ParamsError(
+                f"algorithms.{chain[0]}.inherit: inheritance cycle {' -> '.join([*chain, name])}"
+            )
+        _require(
+            name in algorithms,
+            f"algorithms.{chain[-1] if chain else name}.inherit",
+            f"unknown algorithm '{name}' (known: {', '.join(algorithms)})",
+        )
+        chain.append(name)
+        entry = _mapping(algorithms[name], f"algorithms.{name}")
+        origin = {**{key: name for key in entry}, **origin}
+        merged = {**entry, **merged}
+        name = entry.get("inherit")
+    merged.pop("inherit", None)
+    return merged, tuple(chain), origin
+
+
+def _settings(params: dict, run_name: str, run: dict):
+    """The run's algorithm settings: algorithms.<name> (with what it inherits) and
+    runs.<run>.hyper on top."""
+    algorithms = _mapping(params.get("algorithms"), "algorithms")
+    name = run.get("algorithm")
+    _require(
+        name in algorithms,
+        f"runs.{run_name}.algorithm",
+        f"unknown algorithm '{name}' (known: {', '.join(algorithms)})",
+    )
+    base, lineage, origin = _algorithm_entry(algorithms, name)
+    family = base.pop("family", None)
+    _require(
+        family in FAMILIES,
+        f"algorithms.{origin.get('family', name)}.family",
+        f"unknown family '{family}' (known: {', '.join(FAMILIES)})",
+    )
+    hyper = _mapping(run.get("hyper", {}), f"runs.{run_name}.hyper")
+    cls = learner(family).Settings
+    allowed = [f.name for f in fields(cls)]
+    for key in base:
+        _require(
+            key in allowed,
+            f"algorithms.{origin[key]}.{key}",
+            f"unknown key (allowed: {', '.join(sorted(allowed))})",
+        )
+    _known_keys(hyper, allowed, f"runs.{run_name}.hyper")
+    merged = {**base, **hyper}
+    missing = [k for k in allowed if k not in merged]
+    root = origin.get("family", name)  # the entry the run's settings start from
+    _require(not missing, f"algorithms.{root}", f"missing settings: {', '.join(missing)}")
+    merged = {k: tuple(v) if isinstance(v, list) else v for k, v in merged.items()}
+    try:
+        return name, family, cls(**merged), lineage
+    except (ValueError, TypeError) as err:
+        field = str(err).split(":", 1)[0]
+        where = f"runs.{run_name}.hyper" if field in hyper else f"algorithms.{origin.get(field, name)}"
+        raise ParamsError(f"{where}.{err}") from None
+
+
+def _tasks(params: dict) -> dict[str, tuple[str, dict]]:
+    """Every task entry: a known id and settings that id accepts."""
+    tasks = _mapping(params.get("tasks"), "tasks")
+    checked = {}
+    for name, task in tasks.items():
+        _known_keys(_mapping(task, f"tasks.{name}"), ["id", "kwargs"], f"tasks.{name}")
+        kwargs = _mapping(task.get("kwargs", {}), f"tasks.{name}.kwargs")
+        try:
+            envs.registry.check(task.get("id"), kwargs)
+        except ValueError as err:
+            raise ParamsError(f"tasks.{name}: {err}") from None
+        checked[name] = (task["id"], kwargs)
+    return checked
+
+
+def _task(tasks: dict, run_name: str, run: dict) -> tuple[str, str, dict]:
+    """The run's task, built once so impossible settings (an agent count, a map) stop here."""
+    name = run.get("task")
+    _require(
+        name in tasks, f"runs.{run_name}.task", f"unknown task '{name}' (known: {', '.join(tasks)})"
+    )
+    task_id, kwargs = tasks[name]
+    try:
+        envs.registry.validate(task_id, kwargs)
+    except (ValueError, TypeError) as err:
+        raise ParamsError(f"tasks.{name}: {err}") from None
+    return name, task_id, kwargs
+
+
+def load(path: Path = PARAMS_FILE) -> dict:
+    try:
+        params = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ParamsError(f"{path}: cannot be read ({err})".replace("\n", " ")) from None
+    params = _mapping(params, str(path))
+    _known_keys(params, SECTIONS, "params")
+    return params
+
+
+def _implied_runs(params: dict) -> dict[str, tuple[dict, set[int]]]:
+    """The runs that figures, tables and snapshots imply (each names algorithms and tasks
+    once), with the snapshot steps each must keep; ``runs:`` entries are added as declared."""
+    implied: dict[str, tuple[dict, set[int]]] = {}
+
+    def add(algorithm, task, key: str, steps=()):
+        _require(isinstance(algorithm, str), key, f"must name an algorithm, got {algorithm!r}")
+        name = run_of(algorithm, task)
+        entry, kept = implied.setdefault(name, ({"algorithm": algorithm, "task": task}, set()))
+        kept.update(steps)
+
+    for name, figure in _mapping(params.get("figures", {}), "figures").items():
+        _mapping(figure, f"figures.{name}")
+        panels = _mapping(figure.get("panels"), f"figures.{name}.panels")
+        curves = _mapping(figure.get("curves"), f"figures.{name}.curves")
+        for pkey, panel in panels.items():
+            _mapping(panel, f"figures.{name}.panels.{pkey}")
+            for label, curve in curves.items():
+                _mapping(curve, f"figures.{name}.curves.{label}")
+                add(curve.get("algorithm"), panel.get("task"), f"figures.{name}.curves.{label}.algorithm")
+    for name, table in _mapping(params.get("tables", {}), "tables").items():
+        _mapping(table, f"tables.{name}")
+        for column, task in _mapping(table.get("columns"), f"tables.{name}.columns").items():
+            add(table.get("algorithm"), task, f"tables.{name}.algorithm")
+    profile = params.get("profile")
+    for name, snap in _mapping(params.get("snapshots", {}), "snapshots").items():
+        _mapping(snap, f"snapshots.{name}")
+        steps = _mapping(snap.get("step"), f"snapshots.{name}.step")
+        step = steps.get(profile)
+        for label, algorithm in _mapping(snap.get("rows"), f"snapshots.{name}.rows").items():
+            add(algorithm, snap.get("task"), f"snapshots.{name}.rows.{label}", [step])
+    return implied
+
+
+def resolve_runs(params: dict) -> dict[str, Run]:
+    """Check every section and every run; return the runs by name."""
+    profile = _profile(params)
+    budget, evaluation = _budget(profile), _evaluation(params, profile["eval_episodes"])
+    all_seeds = _seeds(params.get("seeds"), "seeds")
+    _require(
+        profile["seeds"] <= len(all_seeds),
+        f"profiles.{params['profile']}.seeds",
+        f"asks for {profile['seeds']} seeds, `seeds` lists {len(all_seeds)}",
+    )
+    default_seeds = all_seeds[: profile["seeds"]]
+    tasks = _tasks(params)
+    _check_snapshots(params, budget)
+    implied = _implied_runs(params)
+    runs = _mapping(params.get("runs", {}) or {}, "runs")
+    for name in runs:
+        _require(
+            name not in implied,
+            f"runs.{name}",
+            "a figure, table or snapshot already implies this run: give it another name",
+        )
+    every = {**{n: (e, set()) for n, e in runs.items()}, **implied}
+    _require(len(every) > 0, "runs", "no runs")
+    resolved = {}
+    for run_name, (run, kept) in every.items():
+        declared = run_name in runs
+        _mapping(run, f"runs.{run_name}")
+        _known_keys(run, ["algorithm", "task", "hyper", "seeds"], f"runs.{run_name}")
+        algorithm, family, settings, lineage = _settings(params, run_name, run)
+        task, task_id, kwargs = _task(tasks, run_name, run)
+        seeds = _seeds(run["seeds"], f"runs.{run_name}.seeds") if "seeds" in run else default_seeds
+        eval_seeds = evaluation.env_seeds(max(evaluation.episodes, budget.curve_episodes))
+        overlap = set(training_env_seeds(seeds, settings.env_copies)) & set(eval_seeds)
+        _require(
+            not overlap,
+            "evaluation.env_seed_start",
+            f"evaluation env seeds overlap run {run_name}'s training env seeds: {sorted(overlap)}",
+        )
+        resolved[run_name] = Run(
+            run_name,
+            algorithm,
+            family,
+            settings,
+            lineage,
+            task,
+            task_id,
+            kwargs,
+            seeds,
+            budget,
+            evaluation,
+            declared,
+            tuple(sorted(kept)),
+        )
+    _check_figures(params, resolved)
+    _check_tables(params, resolved)
+    return resolved
+
+
+def _check_figures(params: dict, runs: dict[str, Run]) -> None:
+    style = _mapping(params.get("figure_style"), "figure_style")
+    _known_keys(style, ["width", "height", "dpi"], "figure_style")
+    for key in ("width", "height", "dpi"):
+        value = style.get(key)
+        _require(
+            isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0,
+            f"figure_style.{key}",
+            f"must be a number > 0, got {value!r}",
+        )
+    for name, figure in _mapping(params.get("figures", {}), "figures").items():
+        _known_keys(
+            figure, ["paper", "title", "note", "metric", "grid", "panels", "curves"], f"figures.{name}"
+        )
+        _require(
+            figure.get("metric", "return") in METRICS,
+            f"figures.{name}.metric",
+            f"must be one of {', '.join(METRICS)}, got {figure.get('metric')!r}",
+        )
+        _require(
+            figure.get("paper") in PAPERS,
+            f"figures.{name}.paper",
+            f"must be one of {', '.join(PAPERS)}, got {figure.get('paper')!r}",
+        )
+        panels = figure["panels"]
+        _require(len(panels) > 0, f"figures.{name}.panels", "no panels")
+        for pkey, panel in panels.items():
+            _known_keys(panel, ["task", "title"], f"figures.{name}.panels.{pkey}")
+        grid = figure.get("grid", [1, len(panels)])
+        _require(
+            isinstance(grid, list)
+            and len(grid) == 2
+            and all(_is_int(g) and g > 0 for g in grid)
+            and grid[0] * grid[1] >= len(panels),
+            f"figures.{name}.grid",
+            f"must be [rows, columns] with room for {len(panels)} panels, got {grid!r}",
+        )
+        for label, curve in figure["curves"].items():
+            _known_keys(curve, ["algorithm", "color"], f"figures.{name}.curves.{label}")
+
+
+def _check_tables(params: dict, runs: dict[str, Run]) -> None:
+    """tables.<name>: an algorithm evaluated on tasks (columns) in latent modes (rows), with the
+    paper's numbers beside ours."""
+    for name, table in _mapping(params.get("tables", {}), "tables").items():
+        key = f"tables.{name}"
+        _known_keys(table, ["paper", "title", "algorithm", "columns", "modes", "reported"], key)
+        _require(table.get("paper") in PAPERS, f"{key}.paper", f"must be one of {', '.join(PAPERS)}")
+        modes = table.get("modes")
+        _require(isinstance(modes, list) and len(modes) > 0, f"{key}.modes", "must be a non-empty list")
+        for mode in modes:
+            _require(
+                mode in LATENT_MODES,
+                f"{key}.modes",
+                f"unknown z mode '{mode}' (modes: {', '.join(LATENT_MODES)})",
+            )
+        for column, task in table["columns"].items():
+            run = runs[run_of(table["algorithm"], task)]
+            declared = learner(run.family).execution_modes(run.settings)
+            missing = [m for m in modes if m not in declared]
+            _require(
+                not missing,
+                f"{key}.algorithm",
+                f"{table['algorithm']} has no z mode {', '.join(missing)} (its modes: {', '.join(declared)})",
+            )
+        reported = _mapping(table.get("reported", {}), f"{key}.reported")
+        for mode, values in reported.items():
+            _require(mode in modes, f"{key}.reported.{mode}", "is not one of the table's modes")
+            _require(
+                isinstance(values, list) and len(values) == len(table["columns"]),
+                f"{key}.reported.{mode}",
+                f"must list one number per column ({len(table['columns'])})",
+            )
+
+
+def _check_snapshots(params: dict, budget: Budget) -> None:
+    """snapshots.<name>: policies kept at an early training step (per profile) on a task whose
+    agents' positions can be drawn (VM3-AC Fig. 6: predator-prey)."""
+    profile = params.get("profile")
+    for name, snap in _mapping(params.get("snapshots", {}), "snapshots").items():
+        key = f"snapshots.{name}"
+        _known_keys(_mapping(snap, key), ["paper", "title", "task", "rows", "step", "after_reset"], key)
+        _require(snap.get("paper") in PAPERS, f"{key}.paper", f"must be one of {', '.join(PAPERS)}")
+        tasks = _mapping(params.get("tasks"), "tasks")
+        task = snap.get("task")
+        _require(task in tasks, f"{key}.task", f"unknown task {task!r}")
+        _require(
+            tasks[task].get("id") in SNAPSHOT_TASKS,
+            f"{key}.task",
+            f"'{task}' is a {tasks[task].get('id')} task; positions are drawn on "
+            f"{', '.join(SNAPSHOT_TASKS)} only",
+        )
+        step = _mapping(snap.get("step"), f"{key}.step").get(profile)
+        _require(
+            _is_int(step) and step > 0,
+            f"{key}.step.{profile}",
+            f"must be a training step > 0 for the profile in use, got {step!r}",
+        )
+        _require(
+            step <= budget.env_steps and step % budget.curve_interval == 0,
+            f"{key}.step.{profile}",
+            f"{step} must be a multiple of curve_interval {budget.curve_interval} within the "
+            f"budget of {budget.env_steps} env steps",
+        )
+        after = snap.get("after_reset")
+        _require(_is_int(after) and after >= 0, f"{key}.after_reset", f"must be an integer >= 0, got {after!r}")
+
+
+def load_runs(path: Path = PARAMS_FILE) -> tuple[dict, dict[str, Run]]:
+    """params.yaml read and checked, or SystemExit with one line naming the problem."""
+    try:
+        params = load(path)
+        return params, resolve_runs(params)
+    except ParamsError as err:
+        raise SystemExit(f"params.yaml: {err}") from None
+
+
+def run_from_argv(argv: list[str], runs: dict[str, Run]) -> Run:
+    if len(argv) != 1:
+        raise SystemExit("usage: python -m pipeline.<stage> RUN_NAME")
+    if argv[0] not in runs:
+        raise SystemExit(f"params.yaml: runs.{argv[0]}: no such run (runs: {', '.join(runs)})")
+    return runs[argv[0]]

@@ -1,0 +1,53 @@
+"""Sacred experiments for the stages: a FileStorageObserver at a fixed folder that DVC tracks,
+plus one optional observer named by an environment variable (a lab's Sacred database)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+# sacred 0.8.7 imports pkg_resources, which warns on every start; the warning is not ours to fix.
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+
+from sacred import SETTINGS, Experiment  # noqa: E402  (stages import Experiment from here)
+from sacred.observers import FileStorageObserver  # noqa: E402
+
+SETTINGS.CAPTURE_MODE = "sys"  # file-descriptor capture would swallow pytest's and DVC's output
+EXTRA_OBSERVER_ENV = "HARNESS_SACRED_OBSERVER"
+RUN_ID = "train"  # fixed run folder: results/runs/<run>/sacred/train/
+
+
+def extra_observer(url: str):
+    """``mongodb://...`` -> MongoObserver (needs pymongo); anything else -> a folder."""
+    if url.startswith("mongodb://") or url.startswith("mongodb+srv://"):
+        from sacred.observers import MongoObserver
+
+        return MongoObserver(url=url)
+    return FileStorageObserver(url)
+
+
+class FixedFolderObserver(FileStorageObserver):
+    """A FileStorageObserver that always records into ``<folder>/train``.
+
+    Sacred hands every observer the id the first one chose; a lab's database picks its own ids,
+    so this observer ignores the one it is given and keeps the folder DVC tracks fixed.
+    """
+
+    def started_event(self, ex_info, command, host_info, start_time, config, meta_info, _id):
+        return super().started_event(
+            ex_info, command, host_info, start_time, config, meta_info, RUN_ID
+        )
+
+
+def observe(ex: Experiment, folder: Path) -> Experiment:
+    """Record ``ex`` in ``folder`` (and in the extra observer, if the variable names one).
+
+    The Experiment itself is created in the stage module, so Sacred stores that module and the
+    project modules it imports as the run's sources.
+    """
+    url = os.environ.get(EXTRA_OBSERVER_ENV)
+    if url:
+        ex.observers.append(extra_observer(url))  # first, so it chooses the run's id
+    ex.observers.append(FixedFolderObserver(str(folder)))
+    return ex
