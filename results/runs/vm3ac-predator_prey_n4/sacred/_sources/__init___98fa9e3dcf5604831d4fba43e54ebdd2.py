@@ -1,1 +1,0 @@
-"""Stage entry points: read params.yaml, run the library, write results (Sacred lives here)."""
