@@ -32,3 +32,4 @@ benchmark: setup
 	python -m benchmarks.update_efficiency
 	python -m benchmarks.recurrent_batching
 	python -m benchmarks.env_throughput
+	python -m benchmarks.paper_cost

@@ -1,8 +1,9 @@
 """Training throughput: the seeds of one run trained together versus one after another.
 
-    python -m benchmarks.seed_batching [--runs vm3ac-cooperative_navigation_n3 maddpg-cooperative_navigation_n3 ...] [--env-steps 2000]
+    python -m benchmarks.seed_batching [--runs RUN ...] [--env-steps 2000] [--seeds 7]
 
-For each run (default: one run per algorithm of params.yaml), both arms use the run's settings
+For each run (default: one run per algorithm of params.yaml) with the first ``--seeds`` seeds of
+params.yaml (default: all of them, the papers' 7), both arms use the run's settings
 and the profile's curve settings, with ``--env-steps`` per seed; throughput is environment steps
 (all seeds) per wall-clock second. Learning-curve evaluations are part of both arms.
 """
@@ -32,15 +33,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", nargs="*", help="run names (default: one per algorithm)")
     parser.add_argument("--env-steps", type=int, default=2000)
+    parser.add_argument("--seeds", type=int, default=None, help="first n of params.yaml's seeds")
     args = parser.parse_args()
-    _, runs = load_runs()
+    params, runs = load_runs()
+    seeds = tuple(params["seeds"][: args.seeds])
     chosen = args.runs or list({r.algorithm: r.name for r in reversed(runs.values())}.values())[::-1]
     print(f"{args.env_steps} env steps per seed, torch threads {torch.get_num_threads()}")
     print(f"{'run':20} {'seeds':>5} {'batched s':>9} {'steps/s':>8} {'seq. s':>8} {'steps/s':>8} {'ratio':>6}")
     for name in chosen:
         run = runs[name]
         budget = dataclasses.replace(run.budget, env_steps=args.env_steps)
-        run = dataclasses.replace(run, budget=budget)
+        run = dataclasses.replace(run, budget=budget, seeds=seeds)
         total = args.env_steps * len(run.seeds)
         # Warm-ups with both batch shapes: SMAX compiles once per shape and process.
         short = dataclasses.replace(run.budget, env_steps=min(args.env_steps, 200))
