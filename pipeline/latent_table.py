@@ -17,7 +17,7 @@ from pipeline import layout
 from pipeline.build import build
 from pipeline.evaluate import load_checkpoints
 from pipeline.loops import evaluate
-from pipeline.params import load_runs, run_of
+from pipeline.params import entry_from_argv, load_runs, run_of
 from pipeline.staging import publish, staging
 from pipeline.statistics import mean_ci95
 
@@ -74,11 +74,7 @@ def markdown(title: str, rows: pd.DataFrame) -> str:
 def main(argv: list[str] | None = None) -> None:
     params, runs = load_runs()
     argv = sys.argv[1:] if argv is None else argv
-    tables = params.get("tables", {})
-    if len(argv) != 1 or argv[0] not in tables:
-        raise SystemExit(f"usage: python -m pipeline.latent_table TABLE (tables: {', '.join(tables)})")
-    name = argv[0]
-    table = tables[name]
+    name, table = entry_from_argv(argv, params, "tables", "pipeline.latent_table TABLE")
     rows = pd.DataFrame(table_rows(table, runs))
     with staging(f"table-{name}") as folder:
         rows.to_csv(folder / f"{name}.csv", index=False)

@@ -475,6 +475,14 @@ def load_runs(path: Path = PARAMS_FILE) -> tuple[dict, dict[str, Run]]:
         raise SystemExit(f"params.yaml: {err}") from None
 
 
+def entry_from_argv(argv: list[str], params: dict, section: str, usage: str) -> tuple[str, dict]:
+    """The one ``section`` entry (a table, a snapshot) a stage was asked for, by name."""
+    entries = params.get(section, {})
+    if len(argv) != 1 or argv[0] not in entries:
+        raise SystemExit(f"usage: python -m {usage} ({section}: {', '.join(entries)})")
+    return argv[0], entries[argv[0]]
+
+
 def run_from_argv(argv: list[str], runs: dict[str, Run]) -> Run:
     if len(argv) != 1:
         raise SystemExit("usage: python -m pipeline.<stage> RUN_NAME")

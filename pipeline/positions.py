@@ -25,7 +25,7 @@ from envs.vm3ac_predator_prey import positions  # noqa: E402
 from pipeline import layout  # noqa: E402
 from pipeline.build import build  # noqa: E402
 from pipeline.figures import budget_note, save  # noqa: E402
-from pipeline.params import load_runs, run_of  # noqa: E402
+from pipeline.params import entry_from_argv, load_runs, run_of  # noqa: E402
 from pipeline.staging import publish, staging  # noqa: E402
 
 
@@ -84,11 +84,7 @@ def draw(data: pd.DataFrame, snapshot: dict, style: dict, notes: list[str], fold
 def main(argv: list[str] | None = None) -> None:
     params, runs = load_runs()
     argv = sys.argv[1:] if argv is None else argv
-    snapshots = params.get("snapshots", {})
-    if len(argv) != 1 or argv[0] not in snapshots:
-        raise SystemExit(f"usage: python -m pipeline.positions SNAPSHOT (snapshots: {', '.join(snapshots)})")
-    name = argv[0]
-    snapshot = snapshots[name]
+    name, snapshot = entry_from_argv(argv, params, "snapshots", "pipeline.positions SNAPSHOT")
     step = snapshot["step"][params["profile"]]
     frames = []
     for label, algorithm in snapshot["rows"].items():

@@ -35,6 +35,22 @@ def episode():
     return run_episode
 
 
+def continuous_spec(n_agents: int = 2, obs_dim: int = 2, state_dim: int = 3):
+    """A tiny continuous task's spec (one action in [-1, 1], 5-step episodes) for loss tests."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        n_agents=n_agents,
+        obs_dim=obs_dim,
+        state_dim=state_dim,
+        discrete=False,
+        action_dim=1,
+        action_low=(-1.0,),
+        action_high=(1.0,),
+        episode_limit=5,
+    )
+
+
 # ---- pipeline tests -------------------------------------------------------------------------
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]

@@ -4,24 +4,15 @@ gradient of agent i through its own action only, per-agent rewards, and the targ
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
 
 from algorithms.maddpg import MADDPG, MADDPGSettings
+from conftest import continuous_spec
 
 GAMMA, TAU, REG = 0.9, 0.25, 0.01
-SPEC = SimpleNamespace(
-    n_agents=2,
-    obs_dim=1,
-    state_dim=2,
-    discrete=False,
-    action_dim=1,
-    action_low=(-1.0,),
-    action_high=(1.0,),
-    episode_limit=5,
-)
+SPEC = continuous_spec(n_agents=2, obs_dim=1, state_dim=2)
 
 
 def make_maddpg() -> MADDPG:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from algorithms.learner import EXPLORE
 from algorithms.maven import MAVEN, SAMPLED, MAVENSettings
 from algorithms.seeding import SeedStreams
 from pipeline.loops import Budget, evaluate, train
+from conftest import continuous_spec
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -31,16 +31,7 @@ def one_thread():
 
 
 GAMMA, K = 0.9, 3
-SPEC = SimpleNamespace(
-    n_agents=2,
-    obs_dim=2,
-    state_dim=3,
-    discrete=False,
-    action_dim=1,
-    action_low=(-1.0,),
-    action_high=(1.0,),
-    episode_limit=5,
-)
+SPEC = continuous_spec(n_agents=2, obs_dim=2, state_dim=3)
 
 
 def make_settings(**changes) -> MAVENSettings:

@@ -19,19 +19,11 @@ from algorithms.si_moa import SIMOA, SIMOASettings, mixture_kl
 from algorithms.stacked_mlp import StackedMLP
 from algorithms.vm3ac import VM3AC, VM3ACSettings
 from pipeline.loops import Budget, evaluate, train
+from conftest import continuous_spec
 
 SIGMA, GAMMA, W = 0.5, 0.9, 0.3
 
-SPEC = SimpleNamespace(
-    n_agents=3,
-    obs_dim=2,
-    state_dim=3,
-    discrete=False,
-    action_dim=1,
-    action_low=(-1.0,),
-    action_high=(1.0,),
-    episode_limit=5,
-)
+SPEC = continuous_spec(n_agents=3, obs_dim=2, state_dim=3)
 
 BASE = dict(
     batch_size=2,

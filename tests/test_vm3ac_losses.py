@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
 
 from algorithms.vm3ac import VM3AC, VM3ACSettings
+from conftest import continuous_spec
 
 SIGMA, BETA, GAMMA = 0.5, 0.4, 0.9
 
 
-SPEC = SimpleNamespace(
-    n_agents=2,
-    obs_dim=2,
-    state_dim=3,
-    discrete=False,
-    action_dim=1,
-    action_low=(-1.0,),
-    action_high=(1.0,),
-    episode_limit=5,
-)
+SPEC = continuous_spec(n_agents=2, obs_dim=2, state_dim=3)
 
 
 def make_vm3ac(beta: float = BETA, z_dim: int = 1) -> VM3AC:
