@@ -36,14 +36,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=None, help="first n of params.yaml's seeds")
     args = parser.parse_args()
     params, runs = load_runs()
-    seeds = tuple(params["seeds"][: args.seeds])
+    chosen_seeds = tuple(params["seeds"][: args.seeds])
     chosen = args.runs or list({r.algorithm: r.name for r in reversed(runs.values())}.values())[::-1]
     print(f"{args.env_steps} env steps per seed, torch threads {torch.get_num_threads()}")
     print(f"{'run':20} {'seeds':>5} {'batched s':>9} {'steps/s':>8} {'seq. s':>8} {'steps/s':>8} {'ratio':>6}")
     for name in chosen:
         run = runs[name]
         budget = dataclasses.replace(run.budget, env_steps=args.env_steps)
-        run = dataclasses.replace(run, budget=budget, seeds=seeds)
+        run = dataclasses.replace(run, budget=budget, seeds=chosen_seeds)
         total = args.env_steps * len(run.seeds)
         # Warm-ups with both batch shapes: SMAX compiles once per shape and process.
         short = dataclasses.replace(run.budget, env_steps=min(args.env_steps, 200))
