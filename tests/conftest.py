@@ -51,6 +51,22 @@ def continuous_spec(n_agents: int = 2, obs_dim: int = 2, state_dim: int = 3):
     )
 
 
+def constant(net, values) -> None:
+    """Make a network output ``values[i]`` for member i whatever its input: agent i of a
+    StackedMLP, member ``head * N + i`` of a CentralisedCritic (values listed head by head)."""
+    import torch
+
+    if hasattr(net, "layers"):  # StackedMLP: weights [S, N, in, out], biases [S, N, 1, out]
+        weight, bias = net.layers[-1].weight, net.layers[-1].bias
+        shape = (1, -1, 1, bias.shape[-1])
+    else:  # CentralisedCritic, feature-major: weights [S, M, out, in], biases [S, M, 1, 1]
+        weight, bias = net.weights[-1], net.biases[-1]
+        shape = (1, -1, 1, 1)
+    with torch.no_grad():
+        weight.zero_()
+        bias.copy_(torch.as_tensor(values, dtype=torch.float32).view(shape))
+
+
 # ---- pipeline tests -------------------------------------------------------------------------
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]

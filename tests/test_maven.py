@@ -17,7 +17,7 @@ from algorithms.learner import EXPLORE
 from algorithms.maven import MAVEN, SAMPLED, MAVENSettings
 from algorithms.seeding import SeedStreams
 from pipeline.loops import Budget, evaluate, train
-from conftest import continuous_spec
+from conftest import constant, continuous_spec
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -49,19 +49,6 @@ def make_settings(**changes) -> MAVENSettings:
 def make_maven(seeds=(0,), spec=SPEC, **changes) -> MAVEN:
     return MAVEN(spec, list(seeds), make_settings(**changes))
 
-
-def constant(net, values) -> None:
-    """Make a StackedMLP output ``values`` (one row per member) whatever its input, or a
-    CentralisedCritic output ``values[m]`` for member m (as tests/test_vm3ac_losses.py)."""
-    if hasattr(net, "layers"):
-        weight, bias = net.layers[-1].weight, net.layers[-1].bias
-        shape = (1, -1, 1, bias.shape[-1])
-    else:
-        weight, bias = net.weights[-1], net.biases[-1]
-        shape = (1, -1, 1, 1)
-    with torch.no_grad():
-        weight.zero_()
-        bias.copy_(torch.as_tensor(values, dtype=torch.float32).view(shape))
 
 
 def one_hot(*classes: int) -> torch.Tensor:

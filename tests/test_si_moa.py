@@ -19,7 +19,7 @@ from algorithms.si_moa import SIMOA, SIMOASettings, mixture_kl
 from algorithms.stacked_mlp import StackedMLP
 from algorithms.vm3ac import VM3AC, VM3ACSettings
 from pipeline.loops import Budget, evaluate, train
-from conftest import continuous_spec
+from conftest import constant, continuous_spec
 
 SIGMA, GAMMA, W = 0.5, 0.9, 0.3
 
@@ -62,20 +62,6 @@ def one_thread():
 def make(seeds=(0,), spec=SPEC, **changes) -> SIMOA:
     return SIMOA(spec, list(seeds), SIMOASettings(**{**BASE, **SI, **changes}))
 
-
-def constant(net, values) -> None:
-    """Make a network output ``values[i]`` for member i whatever its input (as in
-    tests/test_vm3ac_losses.py): agent i of a StackedMLP, member ``head * N + i`` of a
-    CentralisedCritic (listed head by head)."""
-    if hasattr(net, "layers"):
-        weight, bias = net.layers[-1].weight, net.layers[-1].bias
-        shape = (1, -1, 1, bias.shape[-1])
-    else:
-        weight, bias = net.weights[-1], net.biases[-1]
-        shape = (1, -1, 1, 1)
-    with torch.no_grad():
-        weight.zero_()
-        bias.copy_(torch.as_tensor(values, dtype=torch.float32).view(shape))
 
 
 def linear_moa(moa: StackedMLP, slopes) -> None:

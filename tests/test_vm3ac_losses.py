@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from algorithms.vm3ac import VM3AC, VM3ACSettings
-from conftest import continuous_spec
+from conftest import constant, continuous_spec
 
 SIGMA, BETA, GAMMA = 0.5, 0.4, 0.9
 
@@ -41,19 +41,6 @@ def make_vm3ac(beta: float = BETA, z_dim: int = 1) -> VM3AC:
     )
     return VM3AC(SPEC, [0], settings)
 
-
-def constant(net, values) -> None:
-    """Make a network output ``values[i]`` for member i whatever its input: agent i of a
-    StackedMLP, member ``head * N + i`` of a CentralisedCritic (values listed head by head)."""
-    if hasattr(net, "layers"):  # StackedMLP: weights [S, N, in, out], biases [S, N, 1, out]
-        weight, bias = net.layers[-1].weight, net.layers[-1].bias
-        shape = (1, -1, 1, bias.shape[-1])
-    else:  # CentralisedCritic, feature-major: weights [S, M, out, in], biases [S, M, 1, 1]
-        weight, bias = net.weights[-1], net.biases[-1]
-        shape = (1, -1, 1, 1)
-    with torch.no_grad():
-        weight.zero_()
-        bias.copy_(torch.as_tensor(values, dtype=torch.float32).view(shape))
 
 
 OBS = torch.tensor([[[[0.1, 0.2], [0.3, 0.4]], [[0.5, 0.6], [0.7, 0.8]]]])  # [S=1,N=2,B=2,obs]
