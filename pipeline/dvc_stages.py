@@ -111,6 +111,28 @@ def run_stages(run) -> dict:
     }
 
 
+def in_git(files: list[str]) -> list[dict]:
+    """Outputs kept in git rather than DVC's cache (small files people read: figures, tables)."""
+    return [{f: {"cache": False}} for f in files]
+
+
+def reading_stage(command: str, read: list, folder: str, params: list[str], outs: list[str]) -> dict:
+    """A stage that reads the kept policies (``folder``: checkpoints or snapshots) of ``read``
+    runs: it depends on those folders, its own module and every module the runs' learners and
+    tasks import, and never retrains."""
+    module = command.split()[0]
+    code = sorted({m for run in read for m in run_code(run)})
+    return {
+        "cmd": f"python -m {command}",
+        "deps": [
+            *(f"{layout.run_dir(run.name).as_posix()}/{folder}" for run in read),
+            *source_files(module, *code),
+        ],
+        "params": params,
+        "outs": in_git(outs),
+    }
+
+
 def pipeline_yaml(params: dict, runs: dict) -> dict:
     stages = {}
     for run in runs.values():
@@ -123,38 +145,27 @@ def pipeline_yaml(params: dict, runs: dict) -> dict:
         "outs": ["results/curves.csv", "results/final.csv", {"results/plots/curves": {"cache": False}}],
         "metrics": [{"results/metrics.json": {"cache": False}}],
     }
-    published = lambda files: [{f: {"cache": False}} for f in files]  # noqa: E731  (in git)
-    pngs = []
     figure_files = layout.figure_files(params.get("figures", {}))
     stages["figures"] = {
         "cmd": "python -m pipeline.figures",
         "deps": ["results/plots/curves", *source_files("pipeline.figures")],
         "params": ["figures", "figure_style", "profile", "profiles.${profile}"],
-        "outs": published(figure_files),
+        "outs": in_git(figure_files),
     }
-    pngs += [f for f in figure_files if f.endswith(".png")]
     for name, table in params.get("tables", {}).items():
-        checkpoints = [layout.run_dir(run_of(table["algorithm"], task)) / "checkpoints" for task in table["columns"].values()]
-        stages[f"table-{name}"] = {
-            "cmd": f"python -m pipeline.latent_table {name}",
-            "deps": [c.as_posix() for c in checkpoints],
-            "params": [f"tables.{name}", "evaluation.env_seed_start", "profile", "profiles.${profile}"],
-            "outs": published(layout.table_files(name)),
-        }
-        stages[f"table-{name}"]["deps"] += source_files("pipeline.latent_table", *run_code(runs[run_of(table["algorithm"], next(iter(table["columns"].values())))]))
+        table_runs = [runs[run_of(table["algorithm"], task)] for task in table["columns"].values()]
+        stages[f"table-{name}"] = reading_stage(
+            f"pipeline.latent_table {name}", table_runs, "checkpoints",
+            [f"tables.{name}", "evaluation.env_seed_start", "profile", "profiles.${profile}"],
+            layout.table_files(name),
+        )  # fmt: skip
     for name, snap in params.get("snapshots", {}).items():
-        snap_runs = [runs[run_of(a, snap["task"])] for a in snap["rows"].values()]
-        files = layout.snapshot_files(name, snap)
-        stages[f"snapshot-{name}"] = {
-            "cmd": f"python -m pipeline.positions {name}",
-            "deps": [
-                *(f"{layout.run_dir(r.name).as_posix()}/snapshots" for r in snap_runs),
-                *source_files("pipeline.positions", *sorted({m for r in snap_runs for m in run_code(r)})),
-            ],
-            "params": [f"snapshots.{name}", "figure_style", "profile"],
-            "outs": published(files),
-        }
-        pngs += [f for f in files if f.endswith(".png")]
+        snap_runs = [runs[run_of(algorithm, snap["task"])] for algorithm in snap["rows"].values()]
+        stages[f"snapshot-{name}"] = reading_stage(
+            f"pipeline.positions {name}", snap_runs, "snapshots",
+            [f"snapshots.{name}", "figure_style", "profile"], layout.snapshot_files(name, snap),
+        )  # fmt: skip
+    pngs = [f for stage in stages.values() for out in stage["outs"] for f in out if str(f).endswith(".png")]
     plots = [{"results/plots/curves": {"x": "step", "y": "mean_return"}}, *pngs]
     return {"stages": stages, "plots": plots}
 
