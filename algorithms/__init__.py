@@ -16,7 +16,9 @@ FAMILIES = {
     "maven": "algorithms.maven:MAVEN",  # MAVEN on MA-AC (VM3-AC §6)
     "si_moa": "algorithms.si_moa:SIMOA",  # SI-MOA on MA-AC (VM3-AC §6)
     "maddpg": "algorithms.maddpg:MADDPG",
+    "maac": "algorithms.maac:MAAC",
     "qmix": "algorithms.qmix:QMIX",
+    "iac": "algorithms.iac:IAC",  # IAC, SQ, SIQ, SIAQ, Attn-QMIX, DDPG-MIX (IAC §4, §5.2)
 }
 
 

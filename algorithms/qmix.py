@@ -4,11 +4,21 @@ Reference implementation: PyMARL (oxwhirl/pymarl): ``RNNAgent`` shared by all ag
 agent's observation, its last action and its id; epsilon-greedy over available actions; a
 monotonic mixer (``algorithms/qmix_mixer.py``); the ``QLearner`` TD update on whole episodes
 with double Q, RMSprop and a hard target copy every ``target_update_interval`` updates.
+
+QMIXs (IAC, Ma et al. AAMAS 2021, §3) is the setting ``observe_other_actions``: "if each agent
+knows the actions of other agents in advance and use them as part of the state", QMIX can
+represent the matrix game's payoff (IAC Table 4). Each agent's input then carries the other
+agents' one-hot actions of the same step and the mixer's state carries the joint action, so
+Q_tot(s, u) is no longer tied to the monotone structure in u (eq. 5 still holds in every Q_i).
+IAC's appendix with the details is not in the text we have; how the actions are known at
+acting time and in the TD target are our choices, explained in ``_act_in_turn`` and
+``td_loss``.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -62,6 +72,11 @@ class QMIXSettings(Schedule):
     epsilon_start: float
     epsilon_finish: float
     epsilon_anneal_steps: int  # env steps per seed: PyMARL qmix.yaml epsilon_anneal_time
+    # ---- QMIXs (IAC §3) ------------------------------------------------------------------------
+    # Agents see the other agents' actions of the same step, the mixer the joint action.
+    # False is QMIX itself; the default keeps entries written before this setting valid.
+    # (IAC's "uniform visitation" needs no setting: epsilon_start = epsilon_finish = 1.)
+    observe_other_actions: bool = False
 
     def __post_init__(self):
         super().__post_init__()
@@ -110,7 +125,7 @@ class QMIXSettings(Schedule):
             f"must be <= epsilon_start ({self.epsilon_start})",
             self.epsilon_finish,
         )
-        for name in ("double_q", "obs_last_action", "obs_agent_id"):
+        for name in ("double_q", "obs_last_action", "obs_agent_id", "observe_other_actions"):
             value = getattr(self, name)
             check(isinstance(value, bool), name, "must be true or false", value)
 
@@ -127,6 +142,14 @@ def masked_argmax(values: torch.Tensor, available: torch.Tensor) -> torch.Tensor
     return values.masked_fill(~available, -float("inf")).argmax(-1)
 
 
+class JointValues(NamedTuple):
+    """Every joint action's values at an episode's first step (``QMIX.joint_values``)."""
+
+    actions: torch.Tensor  # [J, N] the joint actions, agent 0's slowest (itertools.product)
+    agent_q: torch.Tensor  # [S, J, N, A] Q_i(tau, .) of each agent given joint action j
+    q_tot: torch.Tensor  # [S, J] Q_tot(s, u_j)
+
+
 class QMIX(Learner):
     """All seeds of one run in lockstep: every parameter and buffer has a leading seed axis."""
 
@@ -140,11 +163,14 @@ class QMIX(Learner):
         st = settings
         S, N, A = len(seeds), spec.n_agents, spec.action_dim
         self.n_seeds, self.n_agents, self.n_actions = S, N, A
-        in_dim = spec.obs_dim + A * st.obs_last_action + N * st.obs_agent_id
+        observe = st.observe_other_actions
+        # QMIXs: each agent also reads the N - 1 others' one-hot actions, the mixer all N.
+        in_dim = spec.obs_dim + A * st.obs_last_action + N * st.obs_agent_id + (N - 1) * A * observe
+        mixer_state_dim = spec.state_dim + N * A * observe
         init = SeedStreams(seeds, "init")
         self.agent = RecurrentAgent(init, in_dim, st.hidden, A)
         self.mixer = QMixer(
-            init, N, spec.state_dim, st.mixing_embed_dim, st.hypernet_layers, st.hypernet_embed
+            init, N, mixer_state_dim, st.mixing_embed_dim, st.hypernet_layers, st.hypernet_embed
         )
         self.target_agent = copy.deepcopy(self.agent).requires_grad_(False)
         self.target_mixer = copy.deepcopy(self.mixer).requires_grad_(False)
@@ -161,6 +187,10 @@ class QMIX(Learner):
         self.register_buffer("env_steps", torch.zeros(S, dtype=torch.long))
         self.register_buffer("updates", torch.zeros(S, dtype=torch.long))
         self.register_buffer("agent_ids", torch.eye(N), persistent=False)
+        if observe:
+            # Row i: the agents other than i, in index order (what agent i is told).
+            others = [[j for j in range(N) if j != i] for i in range(N)]
+            self.register_buffer("others", torch.tensor(others).view(N, N - 1), persistent=False)
 
     @classmethod
     def execution_modes(cls, settings: QMIXSettings) -> tuple[str, ...]:
@@ -178,14 +208,28 @@ class QMIX(Learner):
         }
 
     # ---- agent inputs (PyMARL BasicMAC._build_inputs) ---------------------------------------
-    def _inputs(self, obs: torch.Tensor, last_action: torch.Tensor) -> torch.Tensor:
-        """[obs, one-hot last action, one-hot agent id] on the last axis of ``[..., N, *]``."""
+    def _inputs(
+        self, obs: torch.Tensor, last_action: torch.Tensor, joint: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """[obs, one-hot last action, one-hot agent id] on the last axis of ``[..., N, *]``;
+        QMIXs appends the other agents' one-hot actions of this step, taken from ``joint``
+        ``[..., N, A]`` (a row of zeros: an action the agent does not know)."""
         parts = [obs]
         if self.settings.obs_last_action:
             parts.append(last_action)
         if self.settings.obs_agent_id:
             parts.append(self.agent_ids.expand(*obs.shape[:-1], self.n_agents))
+        if self.settings.observe_other_actions:
+            parts.append(joint[..., self.others, :].flatten(-2))  # [..., N, (N - 1) A]
         return torch.cat(parts, -1)
+
+    def _mixer_state(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The mixer's s: the task's state, and for QMIXs the joint action ``action [..., N]``
+        one-hot (IAC §3: the actions "as part of the state")."""
+        if not self.settings.observe_other_actions:
+            return state
+        joint = F.one_hot(action, self.n_actions).flatten(-2).to(state.dtype)
+        return torch.cat([state, joint], -1)
 
     # ---- acting ------------------------------------------------------------------------------
     def begin_episodes(
@@ -220,6 +264,8 @@ class QMIX(Learner):
         """
         if mode not in (EXPLORE, GREEDY):
             raise ValueError(f"qmix: unknown mode '{mode}' (known: {EXPLORE}, {GREEDY})")
+        if self.settings.observe_other_actions:
+            return self._act_in_turn(obs, avail, memory, mode, acting)
         S, E, N, _ = obs.shape
         inputs = self._inputs(obs, memory.last_action).reshape(S, 1, E * N, -1)  # one step
         q, hidden = self.agent(inputs, memory.hidden.reshape(S, E * N, -1))
@@ -238,6 +284,56 @@ class QMIX(Learner):
             self.env_steps += acting.sum(1)
         last_action = F.one_hot(action, self.n_actions).to(obs.dtype)
         return action, Memory(hidden.view(S, E, N, -1), last_action)
+
+    def _act_in_turn(self, obs, avail, memory: Memory, mode: str, acting):
+        """QMIXs acting (our choice; IAC's appendix is not available): the agents choose in
+        index order and agent i is told the actions agents 0..i-1 have just chosen (after
+        their exploration), with zeros for agents i+1..N-1, which have not chosen yet. Training
+        tells every agent all the others' actions (``td_loss``), so this is the closest a
+        sequential execution gets to "knowing the actions of other agents in advance" (IAC §3);
+        the zeros are the same "unknown" that training feeds after an episode's last row.
+        Exploration draws what ``act`` draws, in the same order, so a seed's stream is the
+        same with or without this setting."""
+        S, E, N, _ = obs.shape
+        available = avail.bool()
+        if mode == EXPLORE:
+            acting = torch.ones(S, E, dtype=torch.bool) if acting is None else acting
+            drawing = acting.any(1)
+            pick = self.explore.uniform(0, 1, E, N, active=drawing) < self.epsilon().view(S, 1, 1)
+            scores = self.explore.uniform(0, 1, E, N, self.n_actions, active=drawing)
+            random_action = masked_argmax(scores, available)
+        chosen = obs.new_zeros(S, E, N, self.n_actions)  # one-hot of the actions chosen so far
+        action = torch.zeros(S, E, N, dtype=torch.long)
+        hidden = torch.empty_like(memory.hidden)
+        for i in range(N):
+            inputs = self._inputs(obs, memory.last_action, chosen)[:, :, i]  # agent i only
+            q, hidden_i = self.agent(inputs.unsqueeze(1), memory.hidden[:, :, i])  # one step
+            action_i = masked_argmax(q[:, 0], available[:, :, i])
+            if mode == EXPLORE:
+                action_i = torch.where(pick[:, :, i], random_action[:, :, i], action_i)
+            action[:, :, i], hidden[:, :, i] = action_i, hidden_i
+            chosen[:, :, i] = F.one_hot(action_i, self.n_actions).to(obs.dtype)
+        if mode == EXPLORE:
+            self.env_steps += acting.sum(1)
+        return action, Memory(hidden, chosen)
+
+    @torch.no_grad()
+    def joint_values(self, obs: torch.Tensor, state: torch.Tensor) -> JointValues:
+        """Q_i and Q_tot for every joint action at an episode's first step (zero hidden state
+        and last action), from ``obs [S, N, obs]`` and ``state [S, state]``: what IAC Tables 2-4
+        read off a one-step game. Without ``observe_other_actions`` agent i's Q-values are the
+        same for every joint action; with it, Q_i(u_i | u_-i) and Q_tot see the joint action."""
+        S, N, A = obs.shape[0], self.n_agents, self.n_actions
+        actions = torch.tensor(list(itertools.product(range(A), repeat=N))).view(-1, N)
+        J = len(actions)
+        joint = F.one_hot(actions, A).to(obs.dtype).expand(S, J, N, A)
+        inputs = self._inputs(obs.unsqueeze(1).expand(S, J, N, -1), torch.zeros_like(joint), joint)
+        q, _ = self.agent(inputs.reshape(S, 1, J * N, -1), self.agent.initial_hidden(S, J * N))
+        agent_q = q.view(S, J, N, A)
+        every = actions.expand(S, J, N)
+        taken = agent_q.gather(-1, every.unsqueeze(-1)).squeeze(-1)
+        state = state.unsqueeze(1).expand(S, J, -1)
+        return JointValues(actions, agent_q, self.mixer(taken, self._mixer_state(state, every)))
 
     # ---- learning ----------------------------------------------------------------------------
     def _unroll(self, agent: RecurrentAgent, inputs: torch.Tensor) -> torch.Tensor:
@@ -264,11 +360,19 @@ class QMIX(Learner):
         # Agent inputs for rows 0..T: the last action of row t is the action of row t - 1.
         one_hot = F.one_hot(action, self.n_actions).to(batch["obs"].dtype)
         last_action = torch.cat([torch.zeros_like(one_hot[:, :, :1]), one_hot], 2)
-        inputs = self._inputs(batch["obs"][:, :, : T + 1], last_action)
+        joint = None
+        if st.observe_other_actions:
+            # QMIXs: each row's own joint action, told to every agent (IAC §3). Where no action
+            # was taken (the row after an episode's last, kept for the bootstrap, and padding)
+            # the others' actions are unknown: zeros, as in acting for agents yet to choose.
+            known = batch["filled"][:, :, :T, None, None]
+            joint = torch.cat([one_hot * known, torch.zeros_like(one_hot[:, :, :1])], 2)
+        inputs = self._inputs(batch["obs"][:, :, : T + 1], last_action, joint)
 
         q = self._unroll(self.agent, inputs)  # [S, B, T + 1, N, A]
         q_taken = q[:, :, :T].gather(-1, action.unsqueeze(-1)).squeeze(-1)  # Q_i(tau_t, u_t)
-        q_tot = self.mixer(q_taken, state[:, :, :T])  # Q_tot(tau, u, s; theta)
+        # Q_tot(tau, u, s; theta); QMIXs's s includes u
+        q_tot = self.mixer(q_taken, self._mixer_state(state[:, :, :T], action))
         with torch.no_grad():
             q_target = self._unroll(self.target_agent, inputs)[:, :, 1:]  # theta^- at t + 1
             # max over available next actions u'; double Q picks u' by the online network.
@@ -276,7 +380,11 @@ class QMIX(Learner):
             next_action = masked_argmax(chooser, avail[:, :, 1:])
             q_next = q_target.gather(-1, next_action.unsqueeze(-1)).squeeze(-1)
             # y_tot = r + gamma max_u' Q_tot(tau', u', s'; theta^-), no bootstrap at termination
-            y = reward + st.gamma * (1 - terminated) * self.target_mixer(q_next, state[:, :, 1:])
+            # QMIXs: each agent's max is taken given the others' actions the batch holds for
+            # row t + 1 (zeros where unknown), and the target mixer's state carries the joint
+            # action u' the maxes picked (our choice; one-step games never bootstrap).
+            s_next = self._mixer_state(state[:, :, 1:], next_action)
+            y = reward + st.gamma * (1 - terminated) * self.target_mixer(q_next, s_next)
         td = (q_tot - y) * mask  # unfilled rows (padding) count nothing
         return td.pow(2).sum((1, 2)) / mask.sum((1, 2)).clamp(min=1)
 

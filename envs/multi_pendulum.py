@@ -52,6 +52,8 @@ class MultiPendulum(UniformSpaces, ParallelEnv):
     ):
         if N < 1:
             raise ValueError(f"multi_pendulum: N must be >= 1 pendulum, got {N}")
+        if graded and N < 2:  # IAC Fig. 6 grades how many of several pendulums are upright
+            raise ValueError(f"multi_pendulum: the graded (scalability) reward needs N >= 2 pendulums, got {N}")
         self.N, self.max_cycles = N, max_cycles
         self.angle_bound, self.bonus = angle_bound, bonus
         self.graded, self.graded_all = graded, graded_all

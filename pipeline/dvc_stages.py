@@ -27,7 +27,7 @@ import yaml
 import envs
 from algorithms import module_of
 from pipeline import layout
-from pipeline.params import load_runs, run_of
+from pipeline.params import MATRIX_GAME_LEARNERS, SNAPSHOT_KINDS, load_runs, run_of
 
 DVC_FILE = Path("dvc.yaml")
 PACKAGES = ("algorithms", "envs", "pipeline")
@@ -70,7 +70,8 @@ def task_modules(task_id: str) -> list[str]:
     """The modules that build a task and its batch."""
     task = envs.TASKS[task_id]
     built = [task.make, task.episode_limit, task.batched, task.light_check]
-    return sorted({f.__module__ for f in built if f is not None} | {"envs.batched", "envs.registry"})
+    built = [getattr(f, "func", f) for f in built if f is not None]  # a functools.partial's function
+    return sorted({f.__module__ for f in built} | {"envs.batched", "envs.registry"})
 
 
 def run_code(run) -> list[str]:
@@ -153,18 +154,30 @@ def pipeline_yaml(params: dict, runs: dict) -> dict:
         "outs": in_git(figure_files),
     }
     for name, table in params.get("tables", {}).items():
-        table_runs = [runs[run_of(table["algorithm"], task)] for task in table["columns"].values()]
+        if table["kind"] == "matrix_game":
+            table_runs = [runs[run_of(table[part], table["task"])] for part in MATRIX_GAME_LEARNERS]
+            module, outs = "pipeline.matrix_tables", layout.matrix_table_files(name)
+        else:
+            table_runs = [runs[run_of(table["algorithm"], task)] for task in table["columns"].values()]
+            module, outs = "pipeline.latent_table", layout.table_files(name)
         stages[f"table-{name}"] = reading_stage(
-            f"pipeline.latent_table {name}", table_runs, "checkpoints",
-            [f"tables.{name}", "evaluation.env_seed_start", "profile", "profiles.${profile}"],
-            layout.table_files(name),
+            f"{module} {name}", table_runs, "checkpoints",
+            [f"tables.{name}", "evaluation.env_seed_start", "profile", "profiles.${profile}"], outs,
         )  # fmt: skip
     for name, snap in params.get("snapshots", {}).items():
         snap_runs = [runs[run_of(algorithm, snap["task"])] for algorithm in snap["rows"].values()]
         stages[f"snapshot-{name}"] = reading_stage(
-            f"pipeline.positions {name}", snap_runs, "snapshots",
-            [f"snapshots.{name}", "figure_style", "profile"], layout.snapshot_files(name, snap),
+            f"{SNAPSHOT_KINDS[snap['kind']][0]} {name}", snap_runs, "snapshots",
+            [f"snapshots.{name}", "figure_style", "evaluation.env_seed_start", "profile", "profiles.${profile}"],
+            layout.snapshot_files(name, snap),
         )  # fmt: skip
+    for name, comparison in params.get("comparisons", {}).items():
+        stages[f"compare-{name}"] = {
+            "cmd": f"python -m pipeline.steps_saved {name}",
+            "deps": ["results/curves.csv", *source_files("pipeline.steps_saved")],
+            "params": [f"comparisons.{name}", "figure_style", "profile", "profiles.${profile}"],
+            "outs": in_git(layout.comparison_files(name, comparison)),
+        }
     pngs = [f for stage in stages.values() for out in stage["outs"] for f in out if str(f).endswith(".png")]
     plots = [{"results/plots/curves": {"x": "step", "y": "mean_return"}}, *pngs]
     return {"stages": stages, "plots": plots}

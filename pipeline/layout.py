@@ -10,7 +10,7 @@ CURVE_PLOTS = RESULTS / "plots" / "curves"
 STAGING = RESULTS / ".staging"  # stages build outputs here, then move them into place
 FIGURES = Path("figures")
 TABLES = RESULTS / "tables"
-POSITIONS = RESULTS / "positions"  # the data snapshot figures draw
+SNAPSHOT_DATA = RESULTS / "snapshots"  # the data snapshot figures draw (positions, covariances, ...)
 
 
 def figure_files(figures: dict) -> list[str]:
@@ -30,10 +30,24 @@ def table_files(name: str) -> list[str]:
     return [(TABLES / f"{name}.{ext}").as_posix() for ext in ("csv", "md")]
 
 
+def matrix_table_files(name: str) -> list[str]:
+    """IAC Tables 1-4 of a matrix-game table entry: <name>_table<k>.{csv,md}."""
+    return [f for k in range(1, 5) for f in table_files(f"{name}_table{k}")]
+
+
+def drawn_files(data: Path, name: str, paper: str) -> list[str]:
+    """What a figure stage that computes its own data writes: the data (CSV) and the figure."""
+    folder = FIGURES / paper
+    return [(data / f"{name}.csv").as_posix(), *((folder / f"{name}.{e}").as_posix() for e in ("png", "pdf"))]
+
+
 def snapshot_files(name: str, snapshot: dict) -> list[str]:
-    """The positions drawn (CSV) and the figure."""
-    folder = FIGURES / snapshot["paper"]
-    return [(POSITIONS / f"{name}.csv").as_posix(), *((folder / f"{name}.{e}").as_posix() for e in ("png", "pdf"))]
+    return drawn_files(SNAPSHOT_DATA, name, snapshot["paper"])
+
+
+def comparison_files(name: str, comparison: dict) -> list[str]:
+    """A comparison computed from the learning curves (IAC Fig. 7): table and figure."""
+    return [*table_files(name), *drawn_files(TABLES, name, comparison["paper"])[1:]]
 
 
 def run_dir(run: str) -> Path:

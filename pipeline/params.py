@@ -6,10 +6,12 @@ points turn it into ``SystemExit`` so no traceback hides the message.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 import envs
@@ -20,12 +22,28 @@ from pipeline.loops import Budget, training_env_seeds
 PARAMS_FILE = Path("params.yaml")
 SECTIONS = {
     "profile", "profiles", "seeds", "evaluation", "tasks", "algorithms", "runs", "figures",
-    "figure_style", "tables", "snapshots",
+    "figure_style", "tables", "snapshots", "comparisons",
 }  # fmt: skip
 PROFILE_KEYS = ("seeds", "env_steps", "curve_interval", "curve_episodes", "eval_episodes")
 METRICS = ("return", "win_rate")  # what a learning-curve figure can draw
 PAPERS = ("vm3ac", "iac", "harness")  # figures/<paper>/: harness figures are in neither paper
-SNAPSHOT_TASKS = ("vm3ac_predator_prey",)  # tasks whose agent and prey positions Fig. 6 draws
+# snapshots.<name>.kind -> (the stage module that draws it, the task ids it can draw (None: any),
+# its own keys beyond the common ones)
+SNAPSHOT_KINDS = {
+    "positions": ("pipeline.positions", ("vm3ac_predator_prey",), ("after_reset",)),  # VM3-AC Fig. 6
+    "covariance": ("pipeline.covariance", None, ()),  # IAC Fig. 5
+    "trajectory": ("pipeline.landscape", ("simple_world",), ()),  # IAC Fig. 2
+    "exploration": ("pipeline.landscape", ("simple_world",), ("independent", "collaborative")),  # IAC Fig. 3
+}
+TABLE_KINDS = ("latent_modes", "matrix_game")  # pipeline/latent_table.py, pipeline/matrix_tables.py
+MATRIX_GAME_LEARNERS = ("qmix", "qmixs")  # a matrix_game table's two algorithm keys (IAC Tables 2-4)
+MATRIX_GAME_REPORTED = ("table1", "table2_q1", "table2_q2", "table2_qtot", "table3", "table4")
+COMPARISON_KEYS = ("paper", "title", "baseline", "algorithms", "reach", "final", "reported")
+# comparisons.<name>.reported.<kind>: {label: number}, the paper's saved steps (k steps) as its
+# text states them, or as derived from what it states (IAC §5.3: SIAQ's 235 = 295 - 60).
+COMPARISON_REPORTED = {"steps_saved_k": "stated", "steps_saved_k_implied": "implied"}
+SNAPSHOT_KEYS = ("paper", "title", "kind", "task", "rows", "step")
+EVERY = "every"  # a snapshot step list meaning every learning-curve point
 
 
 class ParamsError(Exception):
@@ -285,16 +303,36 @@ def _implied_runs(params: dict) -> dict[str, tuple[dict, set[int], dict]]:
                 )
     for name, table in _mapping(params.get("tables", {}), "tables").items():
         _mapping(table, f"tables.{name}")
+        if table.get("kind") == "matrix_game":  # QMIX and QMIXs on one task (IAC §3)
+            for part in MATRIX_GAME_LEARNERS:
+                add(table.get(part), table.get("task"), f"tables.{name}.{part}", f"tables.{name}.task")
+            continue
         for column, task in _mapping(table.get("columns"), f"tables.{name}.columns").items():
             add(table.get("algorithm"), task, f"tables.{name}.algorithm", f"tables.{name}.columns.{column}")
-    profile = params.get("profile")
+    budget = _budget(_profile(params))
     for name, snap in _mapping(params.get("snapshots", {}), "snapshots").items():
-        _mapping(snap, f"snapshots.{name}")
-        steps = _mapping(snap.get("step"), f"snapshots.{name}.step")
-        step = steps.get(profile)
+        steps = snapshot_steps(snap, params["profile"], budget)
         for label, algorithm in _mapping(snap.get("rows"), f"snapshots.{name}.rows").items():
-            add(algorithm, snap.get("task"), f"snapshots.{name}.rows.{label}", f"snapshots.{name}.task", [step])
+            add(algorithm, snap.get("task"), f"snapshots.{name}.rows.{label}", f"snapshots.{name}.task", steps)
+    for name, comparison in _mapping(params.get("comparisons", {}), "comparisons").items():
+        key = f"comparisons.{name}"
+        _mapping(comparison, key)
+        algorithms = {"baseline": comparison.get("baseline")}
+        algorithms.update({f"algorithms.{k}": v for k, v in _mapping(comparison.get("algorithms"), f"{key}.algorithms").items()})
+        for part in ("reach", "final"):
+            task = _mapping(comparison.get(part), f"{key}.{part}").get("task")
+            for where, algorithm in algorithms.items():
+                add(algorithm, task, f"{key}.{where}", f"{key}.{part}.task")
     return implied
+
+
+def snapshot_steps(snap: dict, profile: str, budget: Budget) -> list[int]:
+    """The training steps a snapshot keeps under ``profile``: one step, a list, or ``every``
+    learning-curve point."""
+    value = snap.get("step", {}).get(profile) if isinstance(snap.get("step"), dict) else None
+    if value == EVERY:
+        return list(range(0, budget.env_steps + 1, budget.curve_interval))
+    return value if isinstance(value, list) else [value]
 
 
 def resolve_runs(params: dict) -> dict[str, Run]:
@@ -310,6 +348,8 @@ def resolve_runs(params: dict) -> dict[str, Run]:
     default_seeds = all_seeds[: profile["seeds"]]
     tasks = _tasks(params)
     _check_snapshots(params, budget)
+    for name, comparison in _mapping(params.get("comparisons", {}), "comparisons").items():
+        _check_comparison(name, comparison, params)
     implied = _implied_runs(params)
     runs = _mapping(params.get("runs", {}) or {}, "runs")
     for name in runs:
@@ -355,6 +395,7 @@ def resolve_runs(params: dict) -> dict[str, Run]:
         )
     _check_figures(params, resolved)
     _check_tables(params, resolved)
+    _check_snapshot_rows(params, resolved)
     return resolved
 
 
@@ -404,7 +445,12 @@ def _check_tables(params: dict, runs: dict[str, Run]) -> None:
     paper's numbers beside ours."""
     for name, table in _mapping(params.get("tables", {}), "tables").items():
         key = f"tables.{name}"
-        _known_keys(table, ["paper", "title", "algorithm", "columns", "modes", "reported"], key)
+        kind = table.get("kind")
+        _require(kind in TABLE_KINDS, f"{key}.kind", f"must be one of {', '.join(TABLE_KINDS)}, got {kind!r}")
+        if kind == "matrix_game":
+            _check_matrix_table(table, key, runs)
+            continue
+        _known_keys(table, ["paper", "kind", "title", "algorithm", "columns", "modes", "reported"], key)
         _require(table.get("paper") in PAPERS, f"{key}.paper", f"must be one of {', '.join(PAPERS)}")
         modes = table.get("modes")
         _require(isinstance(modes, list) and len(modes) > 0, f"{key}.modes", "must be a non-empty list")
@@ -433,37 +479,159 @@ def _check_tables(params: dict, runs: dict[str, Run]) -> None:
             )
 
 
+def _check_matrix_table(table: dict, key: str, runs: dict[str, Run]) -> None:
+    """IAC Tables 1-4: QMIX (agents that see their own observation) and QMIXs (agents and mixer
+    that see the joint action) trained on a two-agent one-step discrete game, their Boltzmann
+    policies (eq. 7) at ``temperature``, the paper's numbers in ``reported``."""
+    _known_keys(table, ["paper", "kind", "title", "task", *MATRIX_GAME_LEARNERS, "temperature", "reported"], key)
+    _require(table.get("paper") in PAPERS, f"{key}.paper", f"must be one of {', '.join(PAPERS)}")
+    temperature = table.get("temperature")
+    _require(
+        isinstance(temperature, (int, float)) and not isinstance(temperature, bool) and temperature > 0,
+        f"{key}.temperature",
+        f"must be a number > 0 (alpha of IAC eq. 7), got {temperature!r}",
+    )
+    for part in MATRIX_GAME_LEARNERS:
+        run = runs[run_of(table[part], table["task"])]
+        _require(run.family == "qmix", f"{key}.{part}", f"{table[part]} is a {run.family} learner, not qmix")
+        # Table 2 needs Q_i(u_i) alone (QMIX); Table 4 is about QMIXs's joint-action inputs.
+        want = part == "qmixs"
+        _require(
+            run.settings.observe_other_actions == want,
+            f"{key}.{part}",
+            f"{table[part]} must have observe_other_actions: {str(want).lower()}",
+        )
+    spec = envs.make_batched(run.task_id, 1, **run.task_kwargs).spec
+    _require(
+        spec.n_agents == 2 and spec.discrete and spec.episode_limit == 1,
+        f"{key}.task",
+        f"'{table['task']}' is not a two-agent one-step discrete game",
+    )
+    A = spec.action_dim
+    for name, values in _mapping(table.get("reported", {}), f"{key}.reported").items():
+        _require(name in MATRIX_GAME_REPORTED, f"{key}.reported.{name}", f"unknown key (allowed: {', '.join(MATRIX_GAME_REPORTED)})")
+        shape = (A,) if name in ("table2_q1", "table2_q2") else (A, A)
+        try:
+            ok = np.asarray(values, dtype=float).shape == shape
+        except (TypeError, ValueError):
+            ok = False
+        _require(ok, f"{key}.reported.{name}", f"must be numbers of shape {list(shape)}, got {values!r}")
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_comparison(name: str, entry, params: dict) -> None:
+    """comparisons.<name>: algorithms against a baseline on the learning curves of a reach task
+    (first step at a threshold) and a final task (the last points' mean): IAC Fig. 7."""
+    key = f"comparisons.{name}"
+
+    def require(ok: bool, where: str, problem: str) -> None:
+        _require(ok, f"{key}{where}", problem)
+
+    require(isinstance(entry, dict), "", f"must be a mapping, got {entry!r}")
+    for k in entry:
+        require(k in COMPARISON_KEYS, f".{k}", f"unknown key (allowed: {', '.join(sorted(COMPARISON_KEYS))})")
+    paper = entry.get("paper")
+    require(paper in PAPERS, ".paper", f"must be one of {', '.join(PAPERS)}, got {paper!r}")
+    labels = entry.get("algorithms")
+    require(
+        isinstance(labels, dict) and len(labels) > 0,
+        ".algorithms", f"must be a non-empty mapping label: algorithm, got {labels!r}",
+    )  # fmt: skip
+    tasks = params.get("tasks", {})
+    for part, own in (("reach", "threshold"), ("final", "last_points")):
+        section = entry.get(part)
+        require(isinstance(section, dict), f".{part}", f"must be a mapping, got {section!r}")
+        for k in section:
+            require(k in ("task", own), f".{part}.{k}", f"unknown key (allowed: {own}, task)")
+        task = section.get("task")
+        require(task in tasks, f".{part}.task", f"unknown task {task!r}")
+    threshold = entry["reach"].get("threshold")
+    require(_finite(threshold), ".reach.threshold", f"must be a number, got {threshold!r}")
+    last = entry["final"].get("last_points")
+    require(
+        isinstance(last, int) and not isinstance(last, bool) and last >= 1,
+        ".final.last_points", f"must be an integer >= 1 (curve points), got {last!r}",
+    )  # fmt: skip
+    reported = entry.get("reported", {})
+    require(isinstance(reported, dict), ".reported", f"must be a mapping, got {reported!r}")
+    for kind, values in reported.items():
+        where = f".reported.{kind}"
+        require(kind in COMPARISON_REPORTED, where, f"unknown key (allowed: {', '.join(COMPARISON_REPORTED)})")
+        require(isinstance(values, dict), where, f"must be a mapping label: number, got {values!r}")
+        for label, value in values.items():
+            require(label in labels, f"{where}.{label}", f"is not a label of {key}.algorithms")
+            require(_finite(value), f"{where}.{label}", f"must be a number, got {value!r}")
+
+
 def _check_snapshots(params: dict, budget: Budget) -> None:
-    """snapshots.<name>: policies kept at an early training step (per profile) on a task whose
-    agents' positions can be drawn (VM3-AC Fig. 6: predator-prey)."""
+    """snapshots.<name>: policies kept at training steps (per profile) of the rows' runs on one
+    task, drawn by the stage of the snapshot's ``kind`` (SNAPSHOT_KINDS)."""
     profile = params.get("profile")
+    tasks = _mapping(params.get("tasks"), "tasks")
     for name, snap in _mapping(params.get("snapshots", {}), "snapshots").items():
         key = f"snapshots.{name}"
-        _known_keys(_mapping(snap, key), ["paper", "title", "task", "rows", "step", "after_reset"], key)
+        kind = _mapping(snap, key).get("kind")
+        _require(kind in SNAPSHOT_KINDS, f"{key}.kind", f"must be one of {', '.join(SNAPSHOT_KINDS)}, got {kind!r}")
+        _, drawable, own = SNAPSHOT_KINDS[kind]
+        _known_keys(snap, [*SNAPSHOT_KEYS, *own], key)
         _require(snap.get("paper") in PAPERS, f"{key}.paper", f"must be one of {', '.join(PAPERS)}")
-        tasks = _mapping(params.get("tasks"), "tasks")
         task = snap.get("task")
         _require(task in tasks, f"{key}.task", f"unknown task {task!r}")
         _require(
-            tasks[task].get("id") in SNAPSHOT_TASKS,
+            drawable is None or tasks[task].get("id") in drawable,
             f"{key}.task",
-            f"'{task}' is a {tasks[task].get('id')} task; positions are drawn on "
-            f"{', '.join(SNAPSHOT_TASKS)} only",
+            f"'{task}' is a {tasks[task].get('id')} task; a {kind} snapshot draws {', '.join(drawable or ())} only",
         )
-        step = _mapping(snap.get("step"), f"{key}.step").get(profile)
+        _mapping(snap.get("step"), f"{key}.step")
+        steps = snapshot_steps(snap, profile, budget)
         _require(
-            _is_int(step) and step > 0,
+            len(steps) > 0 and all(_is_int(t) and t >= 0 for t in steps),
             f"{key}.step.{profile}",
-            f"must be a training step > 0 for the profile in use, got {step!r}",
+            f"must be a training step, a list of them or '{EVERY}' for the profile in use, got "
+            f"{snap['step'].get(profile)!r}",
         )
-        _require(
-            step <= budget.env_steps and step % budget.curve_interval == 0,
-            f"{key}.step.{profile}",
-            f"{step} must be a multiple of curve_interval {budget.curve_interval} within the "
-            f"budget of {budget.env_steps} env steps",
-        )
-        after = snap.get("after_reset")
-        _require(_is_int(after) and after >= 0, f"{key}.after_reset", f"must be an integer >= 0, got {after!r}")
+        for step in steps:
+            _require(
+                step <= budget.env_steps and step % budget.curve_interval == 0,
+                f"{key}.step.{profile}",
+                f"{step} must be a multiple of curve_interval {budget.curve_interval} within the "
+                f"budget of {budget.env_steps} env steps",
+            )
+        if kind == "positions":
+            after = snap.get("after_reset")
+            _require(_is_int(after) and after >= 0, f"{key}.after_reset", f"must be an integer >= 0, got {after!r}")
+        if kind == "exploration":
+            for part in ("independent", "collaborative"):
+                _gaussian_2d(snap.get(part), f"{key}.{part}")
+
+
+def _gaussian_2d(value, key: str) -> None:
+    """{mean: [x, y], cov: [[a, b], [b, c]]}, a symmetric positive-definite covariance."""
+    _known_keys(_mapping(value, key), ["mean", "cov"], key)
+    mean, cov = value.get("mean"), value.get("cov")
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+    _require(isinstance(mean, list) and len(mean) == 2 and all(map(number, mean)), f"{key}.mean", f"must be [x, y], got {mean!r}")
+    _require(
+        isinstance(cov, list) and len(cov) == 2 and all(isinstance(r, list) and len(r) == 2 and all(map(number, r)) for r in cov),
+        f"{key}.cov",
+        f"must be [[a, b], [b, c]], got {cov!r}",
+    )
+    (a, b), (b2, c) = cov
+    _require(b == b2 and a > 0 and a * c - b * b > 0, f"{key}.cov", f"must be symmetric positive definite, got {cov!r}")
+
+
+def _check_snapshot_rows(params: dict, runs: dict[str, Run]) -> None:
+    """A covariance snapshot needs learners that have a covariance (IAC's joint Gaussian)."""
+    for name, snap in params.get("snapshots", {}).items():
+        if snap["kind"] != "covariance":
+            continue
+        for label, algorithm in snap["rows"].items():
+            run = runs[run_of(algorithm, snap["task"])]
+            has = getattr(learner(run.family), "has_covariance", lambda settings: False)
+            _require(has(run.settings), f"snapshots.{name}.rows.{label}", f"{algorithm}'s policy has no covariance to draw")
 
 
 def load_runs(path: Path = PARAMS_FILE) -> tuple[dict, dict[str, Run]]:

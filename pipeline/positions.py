@@ -5,7 +5,7 @@ Seed k's early policy (``results/runs/<run>/snapshots/step<T>/``) plays one epis
 evaluation env seed, acting as it did in training (VM3-AC: a fresh z ~ N(0, I) each step, shared
 by the agents; actions sampled from the policy), for ``after_reset`` steps; the agents' and the
 preys' positions then are the data. One row per algorithm, one column per seed; preys are black
-squares. Writes ``results/positions/<name>.csv`` and ``figures/<paper>/<name>.{png,pdf}``.
+squares. Writes ``results/snapshots/<name>.csv`` and ``figures/<paper>/<name>.{png,pdf}``.
 """
 
 from __future__ import annotations
@@ -22,32 +22,18 @@ import torch  # noqa: E402
 
 from algorithms.learner import EXPLORE  # noqa: E402
 from envs.vm3ac_predator_prey import positions  # noqa: E402
-from pipeline import layout  # noqa: E402
-from pipeline.build import build  # noqa: E402
 from pipeline.figures import budget_note, save  # noqa: E402
-from pipeline.params import entry_from_argv, load_runs, run_of  # noqa: E402
-from pipeline.staging import publish, staging  # noqa: E402
-
-
-def load_snapshots(run, step: int) -> list[dict]:
-    """Every seed's policy at ``step``, or SystemExit naming the missing file."""
-    found = []
-    for seed in run.seeds:
-        path = layout.snapshot(run.name, step, seed)
-        if not path.exists():
-            raise SystemExit(f"snapshot: {path} is missing: retrain the run (dvc repro train-{run.name})")
-        found.append(torch.load(path, weights_only=True))
-    return found
+from pipeline.params import entry_from_argv, load_runs, run_of, snapshot_steps  # noqa: E402
+from pipeline.snapshots import first_evaluation_start, policy_at, publish_drawn  # noqa: E402
+from pipeline.staging import staging  # noqa: E402
 
 
 @torch.no_grad()
 def play(run, step: int, steps_after_reset: int) -> pd.DataFrame:
     """Every seed's early policy, ``steps_after_reset`` steps into one episode: positions."""
     S = len(run.seeds)
-    algo, env = build(run, S)
-    algo.load_seed_states([c["tensors"] for c in load_snapshots(run, step)])
-    start = run.evaluation.env_seeds(1)[0]
-    obs, state, avail = (None if a is None else torch.from_numpy(a).unsqueeze(1) for a in env.reset([start] * S))
+    algo, env = policy_at(run, step)
+    obs, state, avail = first_evaluation_start(run, env)
     memory = algo.begin_episodes(None, torch.ones(S, 1, dtype=torch.bool), obs, state)
     for _ in range(steps_after_reset):
         action, memory = algo.act(obs, state, avail, memory, EXPLORE)
@@ -85,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     params, runs = load_runs()
     argv = sys.argv[1:] if argv is None else argv
     name, snapshot = entry_from_argv(argv, params, "snapshots", "pipeline.positions SNAPSHOT")
-    step = snapshot["step"][params["profile"]]
+    (step,) = snapshot_steps(snapshot, params["profile"], next(iter(runs.values())).budget)
     frames = []
     for label, algorithm in snapshot["rows"].items():
         run = runs[run_of(algorithm, snapshot["task"])]
@@ -95,9 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     with staging(f"snapshot-{name}") as folder:
         data.to_csv(folder / f"{name}.csv", index=False)
         draw(data, snapshot, params["figure_style"], notes, folder, name)
-        publish(folder / f"{name}.csv", layout.POSITIONS / f"{name}.csv")
-        for ext in ("png", "pdf"):
-            publish(folder / snapshot["paper"] / f"{name}.{ext}", layout.FIGURES / snapshot["paper"] / f"{name}.{ext}")
+        publish_drawn(folder, name, snapshot["paper"])
 
 
 if __name__ == "__main__":

@@ -35,6 +35,19 @@ def episode():
     return run_episode
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny networks on a shared 2-core machine: with two OpenMP threads torch's thread barriers
+    slow them tenfold and more, so a module of them runs on one thread
+    (``pytestmark = pytest.mark.usefixtures("one_thread")``); restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def continuous_spec(n_agents: int = 2, obs_dim: int = 2, state_dim: int = 3):
     """A tiny continuous task's spec (one action in [-1, 1], 5-step episodes) for loss tests."""
     from types import SimpleNamespace
@@ -77,8 +90,9 @@ def shrink(params: dict) -> dict:
     params["profiles"]["smoke"] = {
         "seeds": 3, "env_steps": 50, "curve_interval": 25, "curve_episodes": 1, "eval_episodes": 2
     }  # fmt: skip
-    for snapshot in params.get("snapshots", {}).values():
-        snapshot["step"]["smoke"] = 50
+    for snapshot in params.get("snapshots", {}).values():  # `every` stays; lists keep two steps
+        step = snapshot["step"]["smoke"]
+        snapshot["step"]["smoke"] = step if step == "every" else [0, 50] if isinstance(step, list) else 50
     for algorithm in params["algorithms"].values():
         if "family" in algorithm:  # entries that inherit keep their parent's schedule
             algorithm.update(learning_starts=25, batch_size=8)
@@ -96,11 +110,21 @@ def tiny_params() -> dict:
 def small_design(params: dict) -> dict:
     """params.yaml's design cut to a few cheap runs that still hold every kind of stage: one
     learning-curve figure of the four continuous learners on CN (N=3), Table 1 on one task, the
-    Fig. 6 snapshot, and one declared run."""
+    Fig. 6 snapshot, IAC's matrix-game tables, snapshots and comparison on one-step games, and
+    one declared run."""
     params["figures"] = {"cn3_learners": params["figures"]["cn3_learners"]}
     table = params["tables"]["table1"]
     table["columns"] = {"PP (N=2)": "predator_prey_n2"}
     table["reported"] = {mode: values[:1] for mode, values in table["reported"].items()}
     params["snapshots"]["fig6"]["task"] = "predator_prey_n2"
+    # IAC's stages on Simple World only (one-step episodes): the trajectory, exploration and
+    # covariance snapshots of IAC and DDPG-MIX, and Fig. 7's comparison between the two.
+    params["snapshots"]["iac_fig2"]["rows"] = {"DDPG-MIX": "ddpg_mix", "IAC": "iac"}
+    params["snapshots"]["iac_fig5"]["task"] = "simple_world"
+    comparison = params["comparisons"]["iac_fig7"]
+    comparison["algorithms"] = {"IAC": "iac"}
+    comparison["reach"] = {"task": "simple_world", "threshold": 0.5}
+    comparison["final"] = {"task": "simple_world", "last_points": 2}
+    comparison["reported"] = {"steps_saved_k": {"IAC": 295}}
     params["runs"] = {"probe": {"algorithm": "ma_ac", "task": "cooperative_navigation_n3"}}
     return params

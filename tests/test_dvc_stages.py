@@ -6,7 +6,7 @@ from __future__ import annotations
 from conftest import REPO
 
 from pipeline import dvc_stages
-from pipeline.params import load_runs
+from pipeline.params import load, load_runs, resolve_runs
 
 
 def test_committed_dvc_yaml_is_what_params_yaml_gives(monkeypatch):
@@ -39,14 +39,21 @@ def test_stages_track_every_entry_a_run_inherits(monkeypatch):
     params = dvc_stages.run_stages(run)[f"train-{run.name}"]["params"]
     assert {"algorithms.ma_ac", "algorithms.vm3ac", "tasks.cooperative_navigation_n3"} <= set(params)
     assert "algorithms.maddpg" not in params and not any(p.startswith("runs.") for p in params)
-    declared = runs["qmix-matrix_game"]
-    assert "runs.qmix-matrix_game" in dvc_stages.run_stages(declared)["train-qmix-matrix_game"]["params"]
+    params = load(REPO / "params.yaml")
+    params["runs"] = {"probe": {"algorithm": "qmix", "task": "matrix_game"}}  # a declared run
+    declared = resolve_runs(params)["probe"]
+    assert "runs.probe" in dvc_stages.run_stages(declared)["train-probe"]["params"]
 
 
 def test_only_the_snapshot_runs_keep_snapshots(monkeypatch):
     monkeypatch.chdir(REPO)
     _, runs = load_runs()
     keeping = {n for n, r in runs.items() if r.snapshots}
-    assert keeping == {"vm3ac-predator_prey_n4", "ma_sac-predator_prey_n4"}
+    assert keeping == {
+        "vm3ac-predator_prey_n4", "ma_sac-predator_prey_n4",  # VM3-AC Fig. 6
+        "ddpg_mix-simple_world", "attn_qmix-simple_world", "iac-simple_world",  # IAC Figs. 2-3
+        "iac-multi_pendulum_n3",  # IAC Fig. 5
+    }  # fmt: skip
+    assert runs["iac-simple_world"].snapshots == (0, 500, 1000, 1500)  # `every` curve point
     outs = dvc_stages.run_stages(runs["vm3ac-predator_prey_n4"])["train-vm3ac-predator_prey_n4"]["outs"]
     assert "results/runs/vm3ac-predator_prey_n4/snapshots" in outs

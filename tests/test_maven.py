@@ -20,14 +20,7 @@ from pipeline.loops import Budget, evaluate, train
 from conftest import constant, continuous_spec
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny matmuls on a shared 2-core machine: one thread avoids OpenMP contention (the numbers
-    do not depend on it here), restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 GAMMA, K = 0.9, 3

@@ -10,7 +10,9 @@ import pytest
 import yaml
 from conftest import REPO
 
-from pipeline import aggregate, evaluate, figures, latent_table, positions, train
+from pipeline import (
+    aggregate, covariance, evaluate, figures, landscape, latent_table, matrix_tables, positions, steps_saved, train,
+)  # fmt: skip
 
 
 def with_probe(params: dict) -> dict:
@@ -74,7 +76,20 @@ CASES = [
     ("tables.table1.reported.zero", [409], "tables.table1.reported.zero: must list one number per column (3)"),
     ("snapshots.fig6.task", "cooperative_navigation_n3", "snapshots.fig6.task: 'cooperative_navigation_n3' is a cooperative_navigation task"),
     ("snapshots.fig6.step.smoke", 10**9, "snapshots.fig6.step.smoke: 1000000000 must be a multiple of curve_interval"),
-    ("snapshots.fig6.step", {"paper": 50000}, "snapshots.fig6.step.smoke: must be a training step > 0"),
+    ("snapshots.fig6.step", {"paper": 50000}, "snapshots.fig6.step.smoke: must be a training step, a list of them or 'every'"),
+    ("snapshots.fig6.kind", "heatmap", "snapshots.fig6.kind: must be one of positions, covariance"),
+    # IAC: a covariance step beyond the budget, a policy without covariance, a non-PD covariance,
+    # a scalability task of one pendulum, Fig. 7's threshold
+    ("snapshots.iac_fig5.step.smoke", [0, 500, 3000], "snapshots.iac_fig5.step.smoke: 3000 must be a multiple of curve_interval 500 within the budget"),
+    ("snapshots.iac_fig5.rows.IAC", "ddpg_mix", "snapshots.iac_fig5.rows.IAC: ddpg_mix's policy has no covariance to draw"),
+    ("snapshots.iac_fig3.collaborative.cov", [[15, 20], [20, 15]], "snapshots.iac_fig3.collaborative.cov: must be symmetric positive definite"),
+    ("tasks.multi_pendulum_graded_n4.kwargs.N", 1, "tasks.multi_pendulum_graded_n4: multi_pendulum: the graded (scalability) reward needs N >= 2"),
+    ("comparisons.iac_fig7.reach.threshold", "high", "comparisons.iac_fig7.reach.threshold: must be a number"),
+    ("comparisons.iac_fig7.final.last_points", 0, "comparisons.iac_fig7.final.last_points: must be an integer >= 1"),
+    ("tables.table1.kind", "pivot", "tables.table1.kind: must be one of latent_modes, matrix_game"),
+    ("tables.iac_matrix_game.temperature", 0, "tables.iac_matrix_game.temperature: must be a number > 0"),
+    ("tables.iac_matrix_game.qmixs", "qmix_uniform", "tables.iac_matrix_game.qmixs: qmix_uniform must have observe_other_actions: true"),
+    ("tables.iac_matrix_game.reported.table4", [[1, 2]], "tables.iac_matrix_game.reported.table4: must be numbers of shape [3, 3]"),
     ("algorithms.vm3ac_beta005.beta", -0.05, "algorithms.vm3ac_beta005.beta: must be >= 0"),
     ("profiles.smoke.seeds", 8, "profiles.smoke.seeds: asks for 8 seeds, `seeds` lists 7"),
     ("profiles.paper.eval_episodes", 0, "profiles.paper.eval_episodes: must be an integer > 0"),
@@ -113,6 +128,10 @@ def test_bad_value_stops_every_stage_before_writing(key, value, message, workdir
         figures.main,
         lambda: latent_table.main(["table1"]),
         lambda: positions.main(["fig6"]),
+        lambda: covariance.main(["iac_fig5"]),
+        lambda: landscape.main(["iac_fig2"]),
+        lambda: steps_saved.main(["iac_fig7"]),
+        lambda: matrix_tables.main(["iac_matrix_game"]),
     ]
     for stage in stages:
         with pytest.raises(SystemExit) as stopped:

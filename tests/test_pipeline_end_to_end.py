@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -67,7 +68,7 @@ def built(tmp_path_factory):
 
 def test_repro_builds_figure_evaluations_and_metrics(built):
     root, params, _, _, runs = built
-    for name in ("harness/cn3_learners", "vm3ac/fig6"):
+    for name in ("harness/cn3_learners", "vm3ac/fig6", *(f"iac/iac_fig{k}" for k in (2, 3, 5, 7))):
         for ext in ("png", "pdf"):
             assert (root / f"figures/{name}.{ext}").stat().st_size > 1000
         assert (root / f"figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
@@ -77,10 +78,30 @@ def test_repro_builds_figure_evaluations_and_metrics(built):
     assert list(table["mode"]) == params["tables"]["table1"]["modes"]
     assert table.set_index("mode").loc["sampled", "mean"] == table.set_index("mode").loc["shared_seed", "mean"]
     assert "| sampled" in (root / "results/tables/table1.md").read_text()
-    drawn = pd.read_csv(root / "results/positions/fig6.csv")
+    drawn = pd.read_csv(root / "results/snapshots/fig6.csv")
     assert set(drawn["label"]) == {"VM3-AC", "MA-SAC"} and set(drawn["seed"]) == set(seeds)
+    # IAC: the mean joint action at every curve point (Fig. 2), the covariance at the kept
+    # steps (Fig. 5: symmetric), the exploration distributions (Fig. 3), steps saved (Fig. 7).
+    curve_steps = set(range(0, profile["env_steps"] + 1, profile["curve_interval"]))
+    paths = pd.read_csv(root / "results/snapshots/iac_fig2.csv")
+    assert set(paths["step"]) == curve_steps and set(paths["label"]) == {"DDPG-MIX", "IAC"}
+    sigma = pd.read_csv(root / "results/snapshots/iac_fig5.csv")
+    assert set(sigma["step"]) == {0, 50} and set(sigma["seed"]) == set(seeds)
+    matrices = sigma.pivot_table(index=["step", "seed", "i"], columns="j", values="covariance").to_numpy()
+    matrices = matrices.reshape(-1, 2, 2)
+    assert np.allclose(matrices, matrices.transpose(0, 2, 1)) and (np.linalg.eigvalsh(matrices) > 0).all()
+    exploration = pd.read_csv(root / "results/snapshots/iac_fig3.csv")
+    assert list(exploration["label"]) == ["independent", "collaborative", "IAC", "IAC", "IAC"]
+    compared = pd.read_csv(root / "results/tables/iac_fig7.csv")
+    assert list(compared["role"]) == ["baseline", "compared"]
+    payoff = pd.read_csv(root / "results/tables/iac_matrix_game_table1.csv")  # played, not typed
+    assert list(payoff["payoff"]) == [8, -12, -12, -12, 0, 0, -12, 0, 0]
+    policy = pd.read_csv(root / "results/tables/iac_matrix_game_table4.csv").query("quantity == 'P'")
+    assert policy["mean"].sum() == pytest.approx(1.0)  # eq. 7 is a distribution
+    for k in (1, 2, 3, 4):
+        assert (root / f"results/tables/iac_matrix_game_table{k}.md").read_text().startswith("# IAC Table")
     metrics = json.loads((root / "results/metrics.json").read_text())
-    assert set(metrics) == set(runs) and len(runs) == 7
+    assert set(metrics) == set(runs) and len(runs) == 11
     for name in runs:
         run = root / "results/runs" / name
         evaluation = json.loads((run / "eval.json").read_text())
@@ -178,7 +199,7 @@ def test_fig6_positions_are_those_of_the_kept_policies_replayed(built, monkeypat
     monkeypatch.chdir(root)
     runs = resolve_runs(params)
     snapshot = params["snapshots"]["fig6"]
-    drawn = pd.read_csv(root / "results/positions/fig6.csv")
+    drawn = pd.read_csv(root / "results/snapshots/fig6.csv")
     for label, algorithm in snapshot["rows"].items():
         run = runs[f"{algorithm}-{snapshot['task']}"]
         replayed = positions.play(run, snapshot["step"]["smoke"], snapshot["after_reset"])

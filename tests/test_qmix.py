@@ -26,7 +26,7 @@ PYMARL = {
     f.name: value
     for f, value in zip(
         dataclasses.fields(QMIXSettings),
-        dataclasses.astuple(resolve_runs(load(REPO / "params.yaml"))["qmix-matrix_game"].settings),
+        dataclasses.astuple(resolve_runs(load(REPO / "params.yaml"))["qmix-smac_3m"].settings),
     )
 }
 TINY = QMIXSettings(**{**PYMARL, **dict(
@@ -41,14 +41,7 @@ TINY = QMIXSettings(**{**PYMARL, **dict(
 SPEC = EnvSpec(3, 5, 4, True, 6, (), (), 4)  # 3 agents, obs 5, state 4, 6 actions, limit 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These networks are tiny: with two OpenMP threads on a busy 2-core machine, torch's
-    thread barriers slow them tenfold and more, so every test here runs on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_batch(spec: EnvSpec, S: int, B: int, seed: int = 0) -> dict[str, torch.Tensor]:

@@ -49,14 +49,7 @@ BASE = dict(
 SI = dict(influence_weight=W, counterfactuals=4, influence_samples=8, moa_sigma=SIGMA)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks: with two OpenMP threads on a busy 2-core machine torch's thread barriers
-    slow them tenfold and more (as tests/test_qmix.py), so every test here runs on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make(seeds=(0,), spec=SPEC, **changes) -> SIMOA:

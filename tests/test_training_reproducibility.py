@@ -67,7 +67,8 @@ def test_seed_trained_alone_equals_seed_trained_among_seven(
     if task:  # the same algorithm's run on another task (Fig. 3 implies it)
         run_name = f"{run_name.split('-')[0]}-{task}"
         tiny_params["profiles"]["smoke"].update(env_steps=300, curve_interval=100)
-    tiny_params["snapshots"]["fig6"]["step"]["smoke"] = tiny_params["profiles"]["smoke"]["curve_interval"]
+    for snapshot in tiny_params["snapshots"].values():  # kept steps must stay on curve points
+        snapshot["step"]["smoke"] = tiny_params["profiles"]["smoke"]["curve_interval"]
     run = resolve_runs(tiny_params)[run_name]
     together = train_and_evaluate(
         dataclasses.replace(run, seeds=(0, 1, 2, 3, 4, 5, 6)), tmp_path / "together", monkeypatch
