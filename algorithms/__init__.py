@@ -19,6 +19,13 @@ FAMILIES = {
     "maac": "algorithms.maac:MAAC",
     "qmix": "algorithms.qmix:QMIX",
     "iac": "algorithms.iac:IAC",  # IAC, SQ, SIQ, SIAQ, Attn-QMIX, DDPG-MIX (IAC §4, §5.2)
+    # discrete actions with masks (sparse SMAC, VM3-AC §6 Fig. 4)
+    "fop": "algorithms.fop:FOP",
+    "vm3ac_fop": "algorithms.vm3ac_fop:VM3ACFOP",  # VM3-AC on FOP (VM3-AC §6)
+    "dop": "algorithms.dop:DOP",  # stochastic DOP
+    "maven_qmix": "algorithms.maven_qmix:MAVENQMIX",  # MAVEN on QMIX (VM3-AC Fig. 4)
+    "lica": "algorithms.lica:LICA",
+    "vdac": "algorithms.vdac:VDAC",  # VDAC-mix
 }
 
 

@@ -32,7 +32,7 @@ from algorithms.deterministic_actor import DeterministicActor
 from algorithms.joint_gaussian import JointGaussianPolicy
 from algorithms.learner import EXPLORE, Learner
 from algorithms.qmix_mixer import QMixer
-from algorithms.seed_optim import SeedAdam, hard_copy
+from algorithms.seed_optim import SeedAdam, count_and_copy
 from algorithms.seeding import SeedStreams
 from algorithms.settings import Schedule, check, check_hidden, check_integer, check_positive
 from algorithms.storage import Field
@@ -225,13 +225,8 @@ class IAC(Learner):
         loss_pi.sum().backward()
         self.actor_opt.step(active)
 
-        stepped = torch.ones_like(self.updates, dtype=torch.bool) if active is None else active
-        self.updates += stepped.long()
-        due = stepped & (self.updates % st.target_update_interval == 0)  # lines 19-20
-        if due.any():
-            hard_copy(t["actor"], self.actor, due)
-            hard_copy(t["critic"], self.critic, due)
-            hard_copy(t["mixer"], self.mixer, due)
+        pairs = [(t[name], getattr(self, name)) for name in ("actor", "critic", "mixer")]
+        count_and_copy(self.updates, st.target_update_interval, active, *pairs)  # lines 19-20
         return {"loss_q": loss_q.detach(), "loss_pi": loss_pi.detach(), "alpha": alpha}
 
     @classmethod

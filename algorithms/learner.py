@@ -4,8 +4,11 @@ The loops (``pipeline/loops.py``) never ask which algorithm they hold. A learner
 ``nn.Module`` whose every parameter and persistent buffer carries a leading seed axis, with:
 
 - ``Settings``: its settings dataclass (checks itself; includes a ``Schedule``);
-- ``loop``: ``"transitions"`` (per-step replay) or ``"episodes"`` (whole-episode replay, for
-  recurrent agents); the storage it gets is chosen by this;
+- ``loop``: ``"transitions"`` (per-step replay), ``"episodes"`` (whole-episode replay, for
+  recurrent agents) or ``"on_policy"`` (the latest episodes, for on-policy learners); the
+  storage it gets is chosen by this;
+- ``discrete_actions``: whether it acts in Discrete (masked) or Box action spaces; params
+  validation refuses a run whose task has the other kind;
 - ``execution_modes(settings)``: how it acts at evaluation, the first being the headline
   (VM3-AC: z = 0, then sampled z; most learners: one deterministic mode);
 - ``fields(spec)``: what the storage keeps for it (names from ``algorithms.storage``);
@@ -38,6 +41,7 @@ EXPLORE = "explore"  # the mode the training loop acts in
 class Learner(nn.Module):
     Settings: type = Schedule
     loop: str = "transitions"
+    discrete_actions: bool = False  # the action spaces it acts in: Discrete, else Box
 
     def __init__(self, settings: Schedule):
         super().__init__()

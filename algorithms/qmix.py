@@ -28,8 +28,10 @@ from torch.nn import functional as F
 
 from algorithms.learner import EXPLORE, Learner
 from algorithms.qmix_mixer import QMixer
+from algorithms.masked_categorical import masked_argmax
 from algorithms.recurrent_agent import RecurrentAgent
-from algorithms.seed_optim import SeedRMSprop, hard_copy
+from algorithms.recurrent_policy import AgentInputs, Memory, unroll
+from algorithms.seed_optim import SeedRMSprop, count_and_copy
 from algorithms.seeding import SeedStreams
 from algorithms.settings import (
     Schedule,
@@ -37,6 +39,7 @@ from algorithms.settings import (
     check_integer,
     check_positive,
     check_unit_interval,
+    linear_schedule,
 )
 from algorithms.storage import Field
 
@@ -130,18 +133,6 @@ class QMIXSettings(Schedule):
             check(isinstance(value, bool), name, "must be true or false", value)
 
 
-class Memory(NamedTuple):
-    """What an agent carries between the steps of an episode, per copy ``[S, E, N, ...]``."""
-
-    hidden: torch.Tensor  # GRU hidden state [S, E, N, hidden]
-    last_action: torch.Tensor  # one-hot of the previous action [S, E, N, A], zeros at the start
-
-
-def masked_argmax(values: torch.Tensor, available: torch.Tensor) -> torch.Tensor:
-    """Argmax over the last axis among ``available`` entries (PyMARL masks with -inf)."""
-    return values.masked_fill(~available, -float("inf")).argmax(-1)
-
-
 class JointValues(NamedTuple):
     """Every joint action's values at an episode's first step (``QMIX.joint_values``)."""
 
@@ -155,6 +146,7 @@ class QMIX(Learner):
 
     Settings = QMIXSettings
     loop = "episodes"  # recurrent agents: whole episodes are replayed
+    discrete_actions = True
 
     def __init__(self, spec, seeds: Sequence[int], settings: QMIXSettings):
         super().__init__(settings)
@@ -165,17 +157,20 @@ class QMIX(Learner):
         self.n_seeds, self.n_agents, self.n_actions = S, N, A
         observe = st.observe_other_actions
         # QMIXs: each agent also reads the N - 1 others' one-hot actions, the mixer all N.
-        in_dim = spec.obs_dim + A * st.obs_last_action + N * st.obs_agent_id + (N - 1) * A * observe
+        self.inputs = AgentInputs(N, A, st.obs_last_action, st.obs_agent_id)
+        in_dim = self.inputs.size(spec.obs_dim) + (N - 1) * A * observe
         mixer_state_dim = spec.state_dim + N * A * observe
         init = SeedStreams(seeds, "init")
-        self.agent = RecurrentAgent(init, in_dim, st.hidden, A)
+        self.agent = self._make_agent(init, in_dim, spec)
         self.mixer = QMixer(
-            init, N, mixer_state_dim, st.mixing_embed_dim, st.hypernet_layers, st.hypernet_embed
+            init, N, mixer_state_dim + self.latent_size(), st.mixing_embed_dim,
+            st.hypernet_layers, st.hypernet_embed,
         )
+        extra = self._make_extra(init, spec)  # trained with the agents and the mixer
         self.target_agent = copy.deepcopy(self.agent).requires_grad_(False)
         self.target_mixer = copy.deepcopy(self.mixer).requires_grad_(False)
         self.optimiser = SeedRMSprop(
-            [*self.agent.parameters(), *self.mixer.parameters()],
+            [*self.agent.parameters(), *self.mixer.parameters(), *extra],
             lr=st.lr,
             alpha=st.optim_alpha,
             eps=st.optim_eps,
@@ -186,11 +181,22 @@ class QMIX(Learner):
         # target copies, per seed, kept in checkpoints.
         self.register_buffer("env_steps", torch.zeros(S, dtype=torch.long))
         self.register_buffer("updates", torch.zeros(S, dtype=torch.long))
-        self.register_buffer("agent_ids", torch.eye(N), persistent=False)
         if observe:
             # Row i: the agents other than i, in index order (what agent i is told).
             others = [[j for j in range(N) if j != i] for i in range(N)]
             self.register_buffer("others", torch.tensor(others).view(N, N - 1), persistent=False)
+
+    # ---- hooks for MAVEN (algorithms/maven_qmix.py) -----------------------------------------
+    def _make_agent(self, init: SeedStreams, in_dim: int, spec):
+        return RecurrentAgent(init, in_dim, self.settings.hidden, spec.action_dim)
+
+    def latent_size(self) -> int:
+        """Size of a per-episode latent the mixer reads with the state (none for QMIX)."""
+        return 0
+
+    def _make_extra(self, init: SeedStreams, spec) -> list[torch.nn.Parameter]:
+        """Networks trained in the same step, built here; their parameters (none for QMIX)."""
+        return []
 
     @classmethod
     def execution_modes(cls, settings: QMIXSettings) -> tuple[str, ...]:
@@ -214,44 +220,34 @@ class QMIX(Learner):
         """[obs, one-hot last action, one-hot agent id] on the last axis of ``[..., N, *]``;
         QMIXs appends the other agents' one-hot actions of this step, taken from ``joint``
         ``[..., N, A]`` (a row of zeros: an action the agent does not know)."""
-        parts = [obs]
-        if self.settings.obs_last_action:
-            parts.append(last_action)
-        if self.settings.obs_agent_id:
-            parts.append(self.agent_ids.expand(*obs.shape[:-1], self.n_agents))
-        if self.settings.observe_other_actions:
-            parts.append(joint[..., self.others, :].flatten(-2))  # [..., N, (N - 1) A]
-        return torch.cat(parts, -1)
+        if self.settings.observe_other_actions:  # [..., N, (N - 1) A]
+            return self.inputs(obs, last_action, joint[..., self.others, :].flatten(-2))
+        return self.inputs(obs, last_action)
 
-    def _mixer_state(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    def _mixer_state(self, state: torch.Tensor, action: torch.Tensor, latent=None, rows=None) -> torch.Tensor:
         """The mixer's s: the task's state, and for QMIXs the joint action ``action [..., N]``
-        one-hot (IAC §3: the actions "as part of the state")."""
-        if not self.settings.observe_other_actions:
-            return state
-        joint = F.one_hot(action, self.n_actions).flatten(-2).to(state.dtype)
-        return torch.cat([state, joint], -1)
+        one-hot (IAC §3: the actions "as part of the state"); with a per-episode ``latent``
+        (MAVEN's z, ``[S, B, T + 1, z]``), its ``rows`` too (MAVEN's noise mixer reads [s, z])."""
+        parts = [state]
+        if self.settings.observe_other_actions:
+            parts.append(F.one_hot(action, self.n_actions).flatten(-2).to(state.dtype))
+        if latent is not None:
+            parts.append(latent[:, :, rows].to(state.dtype))
+        return torch.cat(parts, -1) if len(parts) > 1 else state
 
     # ---- acting ------------------------------------------------------------------------------
     def begin_episodes(
         self, memory: Memory | None, started: torch.Tensor, obs, state, mode=EXPLORE, noise=None
     ) -> Memory:
         """Zero hidden state and last action for the copies that start an episode."""
-        S, E = started.shape
-        N, A, H = self.n_agents, self.n_actions, self.settings.hidden
-        fresh = Memory(obs.new_zeros(S, E, N, H), obs.new_zeros(S, E, N, A))
-        if memory is None:
-            return fresh
-        start = started.view(S, E, 1, 1)
-        return Memory(*(torch.where(start, f, m) for f, m in zip(fresh, memory)))
+        return self.inputs.fresh(obs, self.settings.hidden, started, memory)
 
     def epsilon(self) -> torch.Tensor:
         """Per seed ``[S]``: PyMARL's DecayThenFlatSchedule (linear),
         max(finish, start - (start - finish) t / epsilon_anneal_steps), t the seed's env steps.
         (PyMARL's t_env moves at episode ends; this clock moves every step.)"""
         st = self.settings
-        progress = self.env_steps.double() / st.epsilon_anneal_steps
-        eps = st.epsilon_start - (st.epsilon_start - st.epsilon_finish) * progress
-        return eps.clamp(min=st.epsilon_finish).float()
+        return linear_schedule(st.epsilon_start, st.epsilon_finish, st.epsilon_anneal_steps, self.env_steps)
 
     @torch.no_grad()
     def act(self, obs, state, avail, memory: Memory, mode: str, noise=None, acting=None):
@@ -268,7 +264,7 @@ class QMIX(Learner):
             return self._act_in_turn(obs, avail, memory, mode, acting)
         S, E, N, _ = obs.shape
         inputs = self._inputs(obs, memory.last_action).reshape(S, 1, E * N, -1)  # one step
-        q, hidden = self.agent(inputs, memory.hidden.reshape(S, E * N, -1))
+        q, hidden = self._agent_step(self.agent, inputs, memory.hidden.reshape(S, E * N, -1), memory)
         available = avail.bool()
         action = masked_argmax(q.view(S, E, N, -1), available)
         if mode == EXPLORE:
@@ -283,7 +279,16 @@ class QMIX(Learner):
             action = torch.where(pick, random_action, action)
             self.env_steps += acting.sum(1)
         last_action = F.one_hot(action, self.n_actions).to(obs.dtype)
-        return action, Memory(hidden.view(S, E, N, -1), last_action)
+        return action, self._carry(memory, hidden.view(S, E, N, -1), last_action)
+
+    def _agent_step(self, agent, inputs: torch.Tensor, hidden: torch.Tensor, memory):
+        """One step of ``agent`` on ``inputs [S, 1, M, in]`` (a hook: MAVEN conditions the
+        agents on the episode's latent, which the memory holds)."""
+        return agent(inputs, hidden)
+
+    def _carry(self, memory, hidden: torch.Tensor, last_action: torch.Tensor):
+        """The memory after a step (a hook: MAVEN's also carries the episode's latent)."""
+        return Memory(hidden, last_action)
 
     def _act_in_turn(self, obs, avail, memory: Memory, mode: str, acting):
         """QMIXs acting (our choice; IAC's appendix is not available): the agents choose in
@@ -336,17 +341,20 @@ class QMIX(Learner):
         return JointValues(actions, agent_q, self.mixer(taken, self._mixer_state(state, every)))
 
     # ---- learning ----------------------------------------------------------------------------
-    def _unroll(self, agent: RecurrentAgent, inputs: torch.Tensor) -> torch.Tensor:
+    def _unroll(self, agent: RecurrentAgent, inputs: torch.Tensor, batch=None) -> torch.Tensor:
         """Q_i(tau_t, .) ``[S, B, T, N, A]`` for every row of ``inputs [S, B, T, N, in]``, the
-        hidden state starting from zeros at each episode's first row (PyMARL init_hidden)."""
-        S, B, T, N, _ = inputs.shape
-        x = inputs.transpose(1, 2).reshape(S, T, B * N, -1)  # time-major for the unroll
-        q, _ = agent(x, agent.initial_hidden(S, B * N))
-        return q.view(S, T, B, N, -1).transpose(1, 2)
+        hidden state starting from zeros at each episode's first row (PyMARL init_hidden);
+        ``batch`` is the episode batch (a hook: MAVEN reads the episodes' latents)."""
+        return unroll(agent, inputs)
 
     def td_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The QMIX loss per seed ``[S]`` (§4, eq. 6; PyMARL QLearner.train) on episodes
         ``[S, B, limit + 1, ...]``: sum over filled rows of (Q_tot - y)^2 / filled rows."""
+        return self.td_terms(batch)[0]
+
+    def td_terms(self, batch: dict[str, torch.Tensor]):
+        """The TD loss per seed ``[S]``, the online Q_i(tau_t, .) of rows 0..T
+        ``[S, B, T + 1, N, A]`` and T (the batch's longest episode)."""
         st = self.settings
         # Rows past the batch's longest episode are padding for every seed; dropping them
         # (PyMARL's max_t_filled) changes nothing: the GRU is causal and padding is masked.
@@ -369,12 +377,14 @@ class QMIX(Learner):
             joint = torch.cat([one_hot * known, torch.zeros_like(one_hot[:, :, :1])], 2)
         inputs = self._inputs(batch["obs"][:, :, : T + 1], last_action, joint)
 
-        q = self._unroll(self.agent, inputs)  # [S, B, T + 1, N, A]
+        # A per-episode latent the mixer also reads (MAVEN: z with the state), else None
+        latent = batch["latent"][:, :, : T + 1] if "latent" in batch else None
+        q = self._unroll(self.agent, inputs, batch)  # [S, B, T + 1, N, A]
         q_taken = q[:, :, :T].gather(-1, action.unsqueeze(-1)).squeeze(-1)  # Q_i(tau_t, u_t)
         # Q_tot(tau, u, s; theta); QMIXs's s includes u
-        q_tot = self.mixer(q_taken, self._mixer_state(state[:, :, :T], action))
+        q_tot = self.mixer(q_taken, self._mixer_state(state[:, :, :T], action, latent, slice(0, T)))
         with torch.no_grad():
-            q_target = self._unroll(self.target_agent, inputs)[:, :, 1:]  # theta^- at t + 1
+            q_target = self._unroll(self.target_agent, inputs, batch)[:, :, 1:]  # theta^- at t + 1
             # max over available next actions u'; double Q picks u' by the online network.
             chooser = q.detach()[:, :, 1:] if st.double_q else q_target
             next_action = masked_argmax(chooser, avail[:, :, 1:])
@@ -383,10 +393,10 @@ class QMIX(Learner):
             # QMIXs: each agent's max is taken given the others' actions the batch holds for
             # row t + 1 (zeros where unknown), and the target mixer's state carries the joint
             # action u' the maxes picked (our choice; one-step games never bootstrap).
-            s_next = self._mixer_state(state[:, :, 1:], next_action)
+            s_next = self._mixer_state(state[:, :, 1:], next_action, latent, slice(1, T + 1))
             y = reward + st.gamma * (1 - terminated) * self.target_mixer(q_next, s_next)
         td = (q_tot - y) * mask  # unfilled rows (padding) count nothing
-        return td.pow(2).sum((1, 2)) / mask.sum((1, 2)).clamp(min=1)
+        return td.pow(2).sum((1, 2)) / mask.sum((1, 2)).clamp(min=1), q, T
 
     def update(self, batch: dict[str, torch.Tensor], active: torch.Tensor | None = None):
         """One RMSprop step on the TD loss for the seeds in ``active`` (all if None); every
@@ -402,9 +412,5 @@ class QMIX(Learner):
     @torch.no_grad()
     def _update_targets(self, active: torch.Tensor | None) -> None:
         """PyMARL QLearner._update_targets, timed by each seed's own update count."""
-        stepped = torch.ones_like(self.updates, dtype=torch.bool) if active is None else active
-        self.updates += stepped.long()
-        due = stepped & (self.updates % self.settings.target_update_interval == 0)
-        if due.any():
-            hard_copy(self.target_agent, self.agent, due)
-            hard_copy(self.target_mixer, self.mixer, due)
+        pairs = (self.target_agent, self.agent), (self.target_mixer, self.mixer)
+        count_and_copy(self.updates, self.settings.target_update_interval, active, *pairs)

@@ -50,6 +50,11 @@ class RecurrentAgent(nn.Module):
 
     def forward(self, inputs: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Q-values ``[S, T, M, n_actions]`` for every step, and the last hidden state."""
+        states, h = self.hidden_states(inputs, h)
+        return self._apply(self.fc2, states), h
+
+    def hidden_states(self, inputs: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The GRU's state after every step ``[S, T, M, hidden]`` (what fc2 reads), and the last."""
         H = self.hidden
         gates_in = self._apply(self.gru_input, torch.relu(self._apply(self.fc1, inputs)))
         states = []
@@ -64,4 +69,4 @@ class RecurrentAgent(nn.Module):
             n = torch.tanh(i_n + r * h_n)
             h = n + z * (h - n)  # (1 - z) * n + z * h
             states.append(h)
-        return self._apply(self.fc2, torch.stack(states, 1)), h
+        return torch.stack(states, 1), h

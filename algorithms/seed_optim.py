@@ -169,3 +169,16 @@ def polyak(target: torch.nn.Module, source: torch.nn.Module, tau: float, active=
 def hard_copy(target: torch.nn.Module, source: torch.nn.Module, active=None) -> None:
     """target <- source for the seeds in ``active`` (all if None)."""
     polyak(target, source, 1.0, active)
+
+
+@torch.no_grad()
+def count_and_copy(updates: torch.Tensor, interval: int, active, *pairs) -> None:
+    """Count one update for each seed in ``active`` (all if None) in ``updates [S]``, and
+    hard-copy each ``(target, source)`` pair for the seeds whose count reaches a multiple of
+    ``interval`` (PyMARL's target_update_interval, timed by each seed's own updates)."""
+    stepped = torch.ones_like(updates, dtype=torch.bool) if active is None else active
+    updates += stepped.long()
+    due = stepped & (updates % interval == 0)
+    if due.any():
+        for target, source in pairs:
+            hard_copy(target, source, due)

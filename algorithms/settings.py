@@ -91,3 +91,12 @@ class Schedule:
             "must be 'phase' or 'env_step'",
             self.gradient_steps_per,
         )
+
+
+def linear_schedule(start: float, finish: float, anneal_steps: int, t):
+    """PyMARL's DecayThenFlatSchedule (linear) per seed: max(finish, start - (start - finish)
+    t / anneal_steps) for ``t`` (``[S]`` env steps), as float32 ``[S]`` (a rising schedule,
+    finish > start, is capped at finish alike)."""
+    progress = t.double() / anneal_steps
+    value = start - (start - finish) * progress
+    return (value.clamp(min=finish) if finish <= start else value.clamp(max=finish)).float()

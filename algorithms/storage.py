@@ -268,4 +268,40 @@ class EpisodeReplay(_Storage):
         return batch
 
 
-STORAGES = {"transitions": TransitionReplay, "episodes": EpisodeReplay}
+def trim_episodes(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """An episode batch cut after the longest episode's final row (PyMARL's max_t_filled):
+    rows past it are padding for every seed, so a causal learner loses nothing."""
+    T = int(batch["filled"].sum(-1).max())
+    out = {k: v[:, :, : T + 1] for k, v in batch.items() if k != "filled"}
+    out["filled"] = batch["filled"][:, :, :T]
+    return out
+
+
+class LatestEpisodes(EpisodeReplay):
+    """Episode storage for on-policy learners (LICA, VDAC, DOP's on-policy critic): ``sample``
+    returns each seed's ``batch_size`` most recently finished episodes, oldest first, with no
+    random draw. With ``replay_size = batch_size = env_copies`` and one episode per copy per
+    update (``update_every: 1``, ``update_unit: episode``), that is exactly the batch the
+    current policy has just played (PyMARL's parallel runner and its on-policy buffer)."""
+
+    def __init__(self, seeds, capacity, fields, copies, episode_limit):
+        super().__init__(seeds, capacity, fields, copies, episode_limit)
+        self.finished = torch.zeros(self.S, self.capacity, dtype=torch.long)  # commit order
+        self.count = torch.zeros(self.S, dtype=torch.long)
+
+    def close(self, truncated, final, active=None, **produced) -> None:
+        before = self.committed.clone()
+        super().close(truncated, final, active, **produced)
+        for k, slot in (self.committed & ~before).nonzero().tolist():
+            self.count[k] += 1
+            self.finished[k, slot] = self.count[k]
+
+    def sample(self, batch_size: int, active: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        order = torch.where(self.committed, self.finished, -1)
+        slots = order.topk(batch_size, dim=1).indices.flip(1)  # the newest, oldest first
+        batch = {k: v[self._seed, slots] for k, v in self.data.items()}
+        batch["filled"] = self.filled[self._seed, slots]
+        return batch
+
+
+STORAGES = {"transitions": TransitionReplay, "episodes": EpisodeReplay, "on_policy": LatestEpisodes}

@@ -7,7 +7,13 @@ default) for ``--env-steps`` steps per seed, with learning starting after a tent
 window holds the algorithm's own update schedule (env steps and gradient steps in its ratio);
 the learning-curve evaluations are left out. The time per env step (all seeds together) times the
 paper profile's steps is the run's training cost; the curve and final evaluations come on top.
-Measure with nothing else running.
+
+Learners that update on whole episodes (recurrent agents on SMAC: a batch of 32 episodes can
+take thousands of steps to fill) are measured in two parts instead: acting and stepping without
+updates (which also gives the mean episode length L under the learner's exploring policy), and
+its update on a batch of episodes of length L; a paper run makes one update phase per
+``update_every`` episodes of each of its ``env_copies``, i.e. ``steps / (L x copies x
+update_every)`` phases. Measure with nothing else running.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+
+import torch
 
 import envs
 from algorithms import learner
@@ -29,6 +37,59 @@ def seconds_per_step(run, env_steps: int) -> float:
     start = time.perf_counter()
     train(algo, env, run.seeds, Budget(env_steps, env_steps, 1), lambda points, losses: None)
     return (time.perf_counter() - start) / env_steps
+
+
+def episode_batch(algo, spec, S: int, B: int, length: int) -> dict[str, torch.Tensor]:
+    """A batch as EpisodeReplay.sample gives it: B episodes of ``length`` steps per seed, with
+    random contents of the learner's declared fields (every agent keeps a legal action)."""
+    g = torch.Generator().manual_seed(0)
+    rows = spec.episode_limit + 1
+    batch = {}
+    for name, field in algo.fields(spec).items():
+        shape = (S, B, rows, *field.shape)
+        if field.dtype == torch.bool:
+            value = torch.rand(shape, generator=g) < 0.5
+            if name == "avail":
+                value[..., 0] = True
+        elif field.dtype == torch.int64:
+            value = torch.randint(0, spec.action_dim, shape, generator=g)
+        else:
+            value = torch.randn(shape, generator=g)
+        batch[name] = value
+    batch["terminated"] = torch.zeros(S, B, rows, dtype=torch.bool)
+    batch["filled"] = (torch.arange(spec.episode_limit) < length).expand(S, B, -1).clone()
+    return batch
+
+
+def episode_learner_cost(run, env_steps: int, paper_steps: int) -> tuple[float, float, int, float]:
+    """Seconds per env step without updates, seconds per update, the mean episode length and
+    the paper run's hours."""
+    st = run.settings
+    no_updates = dataclasses.replace(st, learning_starts=10 * env_steps)
+    env = envs.make_batched(run.task_id, len(run.seeds) * st.env_copies, **run.task_kwargs)
+    algo = learner(run.family)(env.spec, run.seeds, no_updates)
+    ended, step = [0], env.step
+
+    def counting(actions, active=None):
+        out = step(actions, active)
+        ended[0] += int((out.terminated | out.truncated).sum())
+        return out
+
+    env.step = counting
+    start = time.perf_counter()
+    train(algo, env, run.seeds, Budget(env_steps, env_steps, 1), lambda points, losses: None)
+    per_step = (time.perf_counter() - start) / env_steps
+    length = max(1, round(env_steps * len(run.seeds) / max(ended[0], 1)))
+    algo = learner(run.family)(env.spec, run.seeds, st)
+    batch = episode_batch(algo, env.spec, len(run.seeds), st.batch_size, min(length, env.spec.episode_limit))
+    algo.update(batch, None)  # warm-up
+    start = time.perf_counter()
+    for _ in range(3):
+        algo.update(batch, None)
+    per_update = (time.perf_counter() - start) / 3
+    phases = paper_steps / (length * st.env_copies * st.update_every)
+    hours = (paper_steps * per_step + phases * st.gradient_steps * per_update) / 3600
+    return per_step, per_update, length, hours
 
 
 def main() -> None:
@@ -48,10 +109,15 @@ def main() -> None:
     for panel in figure["panels"].values():
         for curve in figure["curves"].values():
             run = dataclasses.replace(runs[run_of(curve["algorithm"], panel["task"])], seeds=seeds)
-            per_step = seconds_per_step(run, args.env_steps)
-            hours = per_step * paper_steps / 3600
+            if learner(run.family).loop == "transitions":
+                per_step = seconds_per_step(run, args.env_steps)
+                hours = per_step * paper_steps / 3600
+                extra = ""
+            else:
+                per_step, per_update, length, hours = episode_learner_cost(run, args.env_steps, paper_steps)
+                extra = f"  (no updates; update {per_update:.2f} s on episodes of {length} steps)"
             total += hours
-            print(f"{run.name:42} {per_step * 1e3:8.1f} {hours:8.1f}", flush=True)
+            print(f"{run.name:42} {per_step * 1e3:8.1f} {hours:8.1f}{extra}", flush=True)
     print(f"total training: {total:.0f} h on this machine, one run after another")
 
 

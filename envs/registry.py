@@ -39,6 +39,13 @@ class Task:
     episode_limit: Callable[..., int]
     batched: Callable[..., Any] | None = None
     light_check: Callable[..., None] | None = None
+    discrete: bool = False  # Discrete action spaces (else Box): which learners can run it
+
+
+def is_discrete(task_id: str) -> bool:
+    """Whether task ``task_id`` has discrete actions, known without building it."""
+    check(task_id, {})
+    return TASKS[task_id].discrete
 
 
 def _task(module: ModuleType) -> Task:
@@ -52,7 +59,7 @@ TASKS: dict[str, Task] = {
     "treasure_collection": _task(treasure_collection),
     "cooperative_navigation": _task(cooperative_navigation),
     # IAC (AAMAS 2021) §3 and §5.1
-    "matrix_game": _task(matrix_game),
+    "matrix_game": Task(matrix_game.make, matrix_game.episode_limit, discrete=True),
     "simple_world": _task(simple_world),
     "multi_pendulum": _task(multi_pendulum),
     "iac_predator_prey": _task(iac_predator_prey),
@@ -63,6 +70,7 @@ TASKS: dict[str, Task] = {
         smax_parallel.episode_limit,
         smax_vectorised.make_batched,
         smax_parallel.check,
+        discrete=True,
     ),
 }
 

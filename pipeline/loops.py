@@ -86,9 +86,13 @@ def _keep(acting: torch.Tensor, new, old):
     left as they were."""
     if old is None or bool(acting.all()):  # nobody waits: the common case, no copy to make
         return new
-    return tree_map(
-        lambda n, o: torch.where(acting.view(*acting.shape, *[1] * (n.dim() - 2)), n, o), new, old
-    )
+
+    def keep(n, o):  # leaves that are not tensors (an absent latent) pass through
+        if not torch.is_tensor(n):
+            return n
+        return torch.where(acting.view(*acting.shape, *[1] * (n.dim() - 2)), n, o)
+
+    return tree_map(keep, new, old)
 
 
 class _Schedule:

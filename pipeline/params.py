@@ -370,6 +370,13 @@ def resolve_runs(params: dict) -> dict[str, Run]:
         _known_keys(run, ["algorithm", "task", "hyper", "seeds"], f"runs.{run_name}")
         algorithm, family, settings, lineage = _settings(params, run_name, run, keys["algorithm"])
         task, task_id, kwargs = _task(tasks, run, keys["task"])
+        discrete = learner(family).discrete_actions
+        _require(
+            discrete == envs.registry.is_discrete(task_id),
+            keys["task"],
+            f"algorithm '{algorithm}' acts in {'discrete' if discrete else 'continuous'} actions, "
+            f"task '{task}' has {'continuous' if discrete else 'discrete'} ones",
+        )
         seeds = _seeds(run["seeds"], f"runs.{run_name}.seeds") if "seeds" in run else default_seeds
         eval_seeds = evaluation.env_seeds(max(evaluation.episodes, budget.curve_episodes))
         overlap = set(training_env_seeds(seeds, settings.env_copies)) & set(eval_seeds)

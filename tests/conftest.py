@@ -80,6 +80,55 @@ def constant(net, values) -> None:
         bias.copy_(torch.as_tensor(values, dtype=torch.float32).view(shape))
 
 
+def hand_batch():
+    """An episode batch to check losses by hand (EpisodeReplay.sample's layout): one seed, 2
+    agents, 3 actions, limit 2. Episode 0 is cut by the time limit after 2 steps (row 2 is its
+    final observation); episode 1 terminates after 1 step, and its row 1 is unfilled padding
+    with a reward of 100 that must not count."""
+    import torch
+
+    ones = [1, 1, 1]
+    avail = [
+        [[ones, ones], [[1, 0, 1], ones], [[0, 0, 1], [1, 0, 0]]],
+        [[ones, ones], [[0, 1, 0], [0, 1, 0]], [[0, 0, 0], [0, 0, 0]]],
+    ]
+    return {
+        "obs": torch.zeros(1, 2, 3, 2, 1),
+        "state": torch.ones(1, 2, 3, 1),
+        "avail": torch.tensor([avail], dtype=torch.float32),
+        "action": torch.tensor([[[[1, 2], [0, 0], [0, 0]], [[2, 1], [1, 1], [0, 0]]]]),
+        "reward": torch.tensor([[[1.0, 2.0, 0.0], [4.0, 100.0, 0.0]]], dtype=torch.float64),
+        "terminated": torch.tensor([[[False, False, False], [True, False, False]]]),
+        "filled": torch.tensor([[[True, True], [True, False]]]),
+    }
+
+
+def random_batch(spec, S: int, B: int, seed: int = 0):
+    """LatestEpisodes.sample's layout: episodes of random lengths, each ending in a
+    termination or the time limit, legal actions, garbage past the end (as tests/test_qmix.py)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    N, A, T = spec.n_agents, spec.action_dim, spec.episode_limit
+    length = torch.randint(1, T + 1, (S, B), generator=g)
+    avail = torch.rand(S, B, T + 1, N, A, generator=g) < 0.5
+    avail[..., 0] = True
+    last = torch.arange(T + 1) == (length - 1).unsqueeze(-1)
+    terminated = torch.zeros(S, B, T + 1, dtype=torch.bool)
+    terminated[last] = torch.rand(S, B, generator=g).flatten() < 0.5
+    action = torch.randint(0, A, (S, B, T + 1, N), generator=g)
+    avail.scatter_(-1, action.unsqueeze(-1), True)  # the actions taken were available
+    return {
+        "obs": torch.randn(S, B, T + 1, N, spec.obs_dim, generator=g),
+        "state": torch.randn(S, B, T + 1, spec.state_dim, generator=g),
+        "avail": avail,
+        "action": action,
+        "reward": torch.randn(S, B, T + 1, generator=g),
+        "terminated": terminated,
+        "filled": torch.arange(T) < length.unsqueeze(-1),
+    }
+
+
 # ---- pipeline tests -------------------------------------------------------------------------
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]

@@ -214,6 +214,8 @@ def test_vectorised_batch_equals_batched_parallel_envs(map_name, limit, steps):
     assert isinstance(fast, SparseSMACBatch)
     ref = _reference(len(SEEDS), **kwargs)
     assert fast.spec == ref.spec and fast.agents == ref.agents and fast.n_copies == 3
+    dyn = fast.dynamics  # compiled once per map and process: other tests may have used it
+    compiled = dyn.batched_step._cache_size(), dyn.batched_reset._cache_size()
     first = fast.reset(SEEDS)
     _assert_same(first, ref.reset(SEEDS))
     avail = first[2]
@@ -247,8 +249,9 @@ def test_vectorised_batch_equals_batched_parallel_envs(map_name, limit, steps):
         assert not (a.won & ~a.terminated).any()  # a win ends the battle
         avail = a.avail
     assert ends[1 if limit is None else 0] >= 2, ends  # auto-resets were exercised
-    dyn = fast.dynamics
-    assert dyn.batched_step._cache_size() == 1 and dyn.batched_reset._cache_size() == 1
+    # at most one compilation each for this batch shape, however many steps and resets
+    assert dyn.batched_step._cache_size() - compiled[0] <= 1
+    assert dyn.batched_reset._cache_size() - compiled[1] <= 1
 
 
 def test_copies_that_wait_resume_exactly_where_they_were():

@@ -69,9 +69,11 @@ def test_acting_gives_actions_in_the_task_space_for_every_mode(built):
     run, env, algo = built
     obs, state, avail = env.reset(SEEDS)
     view = lambda x: None if x is None else torch.from_numpy(x).unsqueeze(1)  # noqa: E731
-    memory = algo.begin_episodes(None, torch.ones(len(SEEDS), 1, dtype=torch.bool), view(obs), view(state))
+    started = torch.ones(len(SEEDS), 1, dtype=torch.bool)
     for mode in (EXPLORE, *type(algo).execution_modes(run.settings)):
         noise = SeedStreams(SEEDS, f"execution-{mode}")
+        # each mode's episodes begin in that mode (a drawing mode's latents are made here)
+        memory = algo.begin_episodes(None, started, view(obs), view(state), mode, noise)
         action, _ = algo.act(view(obs), view(state), view(avail), memory, mode, noise)
         if env.spec.discrete:
             assert action.shape == (len(SEEDS), 1, env.spec.n_agents)

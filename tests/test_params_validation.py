@@ -155,13 +155,18 @@ def test_impossible_agent_count_of_a_run_task_is_named(workdir):
 
 
 @pytest.mark.parametrize(
-    "algorithm,task", [("vm3ac", "matrix_game"), ("maven", "matrix_game"), ("qmix", "cooperative_navigation_n3")]
+    "algorithm,task",
+    [("vm3ac", "matrix_game"), ("maven", "matrix_game"), ("qmix", "cooperative_navigation_n3"),
+     ("vm3ac", "smac_3m"), ("fop", "multiwalker_n3"), ("vm3ac_fop", "predator_prey_n2"),
+     ("lica", "iac_predator_prey"), ("vdac", "simple_world")],
 )
 def test_a_learner_on_the_wrong_kind_of_actions_is_named(algorithm, task, workdir):
+    """Refused by params validation, before the task or the learner is built."""
     params = with_probe(yaml.safe_load((REPO / "params.yaml").read_text()))
     params["runs"]["probe"] = {"algorithm": algorithm, "task": task}
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
-    with pytest.raises(SystemExit, match=rf"^params.yaml: run probe \({algorithm} on {task}\): \w+: .*action"):
+    kinds = r"acts in (discrete|continuous) actions, task '\w+' has (continuous|discrete) ones"
+    with pytest.raises(SystemExit, match=rf"^params.yaml: runs.probe.task: algorithm '{algorithm}' {kinds}$"):
         train.main(["probe"])
     assert sorted(p.name for p in workdir.iterdir()) == ["params.yaml"]
 

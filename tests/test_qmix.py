@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import envs
-from conftest import REPO
+from conftest import REPO, hand_batch
 from algorithms.qmix import QMIX, QMIXSettings
 from algorithms.qmix_mixer import QMixer
 from algorithms.seed_optim import SeedRMSprop
@@ -199,26 +199,6 @@ def constant_qmix(double_q: bool) -> QMIX:
             mixer.hyper_w1.layers[0].bias.fill_(1.0)
             mixer.hyper_w_final.layers[0].bias.fill_(1.0)
     return algo
-
-
-def hand_batch() -> dict[str, torch.Tensor]:
-    """Two episodes, limit 2. Episode 0 is cut by the time limit after 2 steps (row 2 is its
-    final observation); episode 1 terminates after 1 step, and its row 1 is unfilled padding
-    with a reward of 100 that must not count."""
-    ones = [1, 1, 1]
-    avail = [
-        [[ones, ones], [[1, 0, 1], ones], [[0, 0, 1], [1, 0, 0]]],
-        [[ones, ones], [[0, 1, 0], [0, 1, 0]], [[0, 0, 0], [0, 0, 0]]],
-    ]
-    return {
-        "obs": torch.zeros(1, 2, 3, 2, 1),
-        "state": torch.ones(1, 2, 3, 1),
-        "avail": torch.tensor([avail], dtype=torch.float32),
-        "action": torch.tensor([[[[1, 2], [0, 0], [0, 0]], [[2, 1], [1, 1], [0, 0]]]]),
-        "reward": torch.tensor([[[1.0, 2.0, 0.0], [4.0, 100.0, 0.0]]], dtype=torch.float64),
-        "terminated": torch.tensor([[[False, False, False], [True, False, False]]]),
-        "filled": torch.tensor([[[True, True], [True, False]]]),
-    }
 
 
 @pytest.mark.parametrize(

@@ -160,3 +160,22 @@ def test_a_waiting_copy_writes_nothing_and_its_rows_stay_in_order():
     own_step = batch["reward"]  # the copy's own step count when it produced the row
     assert torch.equal(batch["obs"][..., 0, 0] % 100 + 1, own_step)
     assert torch.equal(batch["next_obs"][..., 0, 0] % 100, own_step)
+
+
+def test_latest_episodes_are_the_newest_in_order_without_a_draw():
+    """On-policy storage: the batch is each seed's newest finished episodes, oldest first, and
+    sampling moves no generator (nothing is drawn)."""
+    from algorithms.storage import LatestEpisodes, trim_episodes
+
+    limit = 5
+    store = LatestEpisodes(range(S), E, {**FIELDS, "avail": Field((N, 3), torch.bool)}, E, limit)
+    fill(store, 9, limit, terminate_at=3)  # three rounds of E episodes, 3 steps each
+    state = [g.get_state() for g in store.sampler.generators]
+    batch = store.sample(E)
+    assert all(torch.equal(a, g.get_state()) for a, g in zip(state, store.sampler.generators))
+    # the newest round: steps 7, 8, 9 of every copy (rewards are the global step numbers)
+    assert torch.equal(batch["reward"][..., :3], torch.tensor([7.0, 8.0, 9.0]).expand(S, E, 3))
+    two = store.sample(2 * E)["reward"][..., 0]  # the last two rounds, the older first
+    assert torch.equal(two, torch.tensor([4.0] * E + [7.0] * E).expand(S, 2 * E))
+    trimmed = trim_episodes(batch)
+    assert trimmed["filled"].shape[-1] == 3 and trimmed["obs"].shape[2] == 4  # + the final row

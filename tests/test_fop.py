@@ -1,0 +1,276 @@
+"""FOP (algorithms/fop.py) and VM3-AC on FOP (algorithms/vm3ac_fop.py): settings, the losses by
+hand, masks, per-seed independence, checkpoints, learning a matrix game, and SMAX 3m."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import envs
+from algorithms.execution_latents import LATENT_MODES
+from algorithms.fop import FOP, FOPSettings
+from algorithms.masked_categorical import check_some_available
+from algorithms.vm3ac_fop import VM3ACFOP, VM3ACFOPSettings
+from conftest import REPO, hand_batch, random_batch
+from envs import EnvSpec
+from pipeline.loops import Budget, evaluate, train
+from pipeline.params import load, resolve_runs
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def from_params(algorithm: str):
+    params = load(REPO / "params.yaml")
+    params["runs"] = {"probe": {"algorithm": algorithm, "task": "smac_3m"}}
+    return resolve_runs(params)["probe"].settings
+
+
+OFFICIAL = dataclasses.asdict(from_params("fop"))
+LATENT = dataclasses.asdict(from_params("vm3ac_fop"))
+TINY = dict(batch_size=4, replay_size=20, env_copies=2, hidden=8, critic_hidden=8,
+            mixing_embed_dim=4, target_update_interval=3, epsilon_anneal_steps=20)
+LEARNERS = {
+    "fop": (FOP, FOPSettings(**{**OFFICIAL, **TINY})),
+    "vm3ac_fop": (VM3ACFOP, VM3ACFOPSettings(**{**LATENT, **TINY, "q_hidden": (8,)})),
+}
+SPEC = EnvSpec(3, 5, 4, True, 6, (), (), 4)  # 3 agents, obs 5, state 4, 6 actions, limit 4
+
+
+# ---- settings ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "field, value",
+    [("td_lambda", 1.5), ("gamma", 1.0), ("lr", 0.0), ("heads", 0), ("alpha_finish", 0.9),
+     ("epsilon_finish", 1.1), ("obs_agent_id", "yes"), ("target_update_interval", 2.5)],
+)
+def test_settings_reject_bad_values(field, value):
+    with pytest.raises(ValueError, match=f"^{field}: "):
+        FOPSettings(**{**OFFICIAL, field: value})
+
+
+@pytest.mark.parametrize("field, value", [("z_dim", 0), ("q_hidden", [])])
+def test_latent_settings_reject_bad_values(field, value):
+    with pytest.raises(ValueError, match=f"^{field}: "):
+        VM3ACFOPSettings(**{**LATENT, field: value})
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_continuous_task_is_refused(name):
+    cls, settings = LEARNERS[name]
+    spec = EnvSpec(2, 3, 4, False, 2, (-1.0, -1.0), (1.0, 1.0), 10)
+    with pytest.raises(ValueError, match=f"^{name}: .*discrete"):
+        cls(spec, [0], settings)
+
+
+# ---- the losses by hand --------------------------------------------------------------------
+ALPHA, GAMMA, LAMBDA = 0.5, 0.5, 0.5
+
+
+def constant(name: str):
+    """2 agents, 3 actions, every weight zero: the actor's logits are 0 (pi uniform over the
+    available actions; no epsilon floor), online critics Q_i = 2 and 3 for every action,
+    targets 1 and 4. Mixers: 4 heads with |key| = 2, sigmoid(0) = 1/2 for agents and actions,
+    so lambda_i = 4 x 2 / 4 = 2 and Q_tot = sum_i (2 Q_i - V_i) + V(s), V(s) = 0.5 online and
+    0.25 target; V_i = Q_i + alpha log K_i with K_i available actions. q_xi (VM3-AC) is
+    uniform: log q = -log 3."""
+    cls, settings = LEARNERS[name]
+    settings = dataclasses.replace(
+        settings, gamma=GAMMA, td_lambda=LAMBDA, alpha_start=ALPHA, alpha_finish=ALPHA,
+        epsilon_start=0.0, epsilon_finish=0.0, target_update_interval=1000,
+    )
+    algo = cls(EnvSpec(2, 1, 1, True, 3, (), (), 2), [0], settings)
+    with torch.no_grad():
+        for p in algo.state_dict(keep_vars=True).values():
+            if p.is_floating_point():
+                p.zero_()
+        for critics, values in ((algo.critics, (2.0, 3.0)), (algo.target_critics, (1.0, 4.0))):
+            for critic, c in zip(critics, values):
+                critic.layers[-1].bias.fill_(c)
+        for mixers, v in ((algo.mixers, 0.5), (algo.target_mixers, 0.25)):
+            for mixer in mixers:
+                mixer.keys.layers[0].bias.fill_(2.0)
+                mixer.V.layers[-1].bias.fill_(v)
+    return algo
+
+
+def expected_losses(mi: bool) -> tuple[float, float]:
+    """Critic 1's loss and the policy loss on conftest's ``hand_batch`` (episode 0: two steps
+    cut by the limit; episode 1: one step, then padding), with or without VM3-AC's MI term (N = 2, one
+    partner: the term is -(1/2)(log q + log q) = +log 3 on every action)."""
+    l2, l3 = math.log(2), math.log(3)
+    extra = l3 if mi else 0.0  # what the MI term adds to log pi in the soft terms
+    # online Q_tot = sum_i (2 x 2 - (2 + alpha log K_i)) + 0.5, whatever the actions
+    q_tot = [4.5 - ALPHA * 2 * l3, 4.5 - ALPHA * (l2 + l3), 4.5 - ALPHA * 2 * l3]
+    # target min_k Q_tot,k: the critic of Q = 1: sum_i (1 - alpha log K_i) + 0.25
+    v1, v2 = 2.25 - ALPHA * (l2 + l3), 2.25  # ep 0 rows 1 and 2 (row 2: one action each)
+    g1 = 2 + GAMMA * v2  # row 1: its successor is the final row (G = V there)
+    g0 = 1 + GAMMA * ((1 - LAMBDA) * v1 + LAMBDA * g1)
+    # minus alpha x the next row's mean soft term: -(log K_i) + extra, uniform pi
+    y = [g0 - ALPHA * (-(l2 + l3) / 2 + extra), g1 - ALPHA * (0 + extra), 4.0]  # ep 1 ends
+    loss_q = sum((q - t) ** 2 for q, t in zip(q_tot, y)) / 3
+    # policy: sum_u pi(u) (alpha (log pi(u) + extra) - 2) = -alpha log K + alpha extra - 2,
+    # mean over the 3 filled rows x 2 agents: K = (3, 3), (2, 3), (3, 3)
+    logs = [l3, l3, l2, l3, l3, l3]
+    loss_pi = sum(-ALPHA * lk + ALPHA * extra - 2 for lk in logs) / 6
+    return loss_q, loss_pi
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_losses_match_a_hand_computation(name):
+    mi = name == "vm3ac_fop"
+    loss_q, loss_pi = expected_losses(mi)
+    algo = constant(name)
+    first = algo.critic_losses(hand_batch())[0]
+    assert first.item() == pytest.approx(loss_q, rel=1e-5)
+    out = algo.update(hand_batch(), None)
+    assert out["loss_pi"].item() == pytest.approx(loss_pi, rel=1e-5)
+    if not mi:  # the actor's step changed nothing the critics read (uniform pi is optimal)
+        assert out["loss_q"].item() == pytest.approx(loss_q, rel=1e-5)
+
+
+# ---- acting --------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", LEARNERS)
+def test_masked_actions_are_never_chosen(name):
+    cls, settings = LEARNERS[name]
+    S, E, N, A = 2, 64, SPEC.n_agents, SPEC.action_dim
+    algo = cls(SPEC, [0, 1], settings)
+    g = torch.Generator().manual_seed(0)
+    modes = ["explore", *cls.execution_modes(settings)]
+    from algorithms.seeding import SeedStreams
+
+    for mode in modes:
+        obs = torch.randn(S, E, N, SPEC.obs_dim, generator=g)
+        memory = algo.begin_episodes(None, torch.ones(S, E, dtype=torch.bool), obs, None, mode,
+                                     SeedStreams([0, 1], "execution"))
+        for _ in range(25):
+            avail = torch.rand(S, E, N, A, generator=g) < 0.3
+            avail[..., torch.randint(0, A, (1,), generator=g)] = True  # one legal action at least
+            obs = torch.randn(S, E, N, SPEC.obs_dim, generator=g)
+            action, memory = algo.act(obs, None, avail.float(), memory, mode)
+            assert avail.gather(-1, action.unsqueeze(-1)).all(), mode
+
+
+def test_an_agent_with_no_legal_action_is_named():
+    avail = torch.ones(2, 3, 4, dtype=torch.bool)
+    avail[1, 2] = False
+    with pytest.raises(ValueError, match="^action mask: an agent has no available action"):
+        check_some_available(avail)
+    algo = FOP(SPEC, [0], LEARNERS["fop"][1])
+    obs = torch.zeros(1, 1, 3, SPEC.obs_dim)
+    memory = algo.begin_episodes(None, torch.ones(1, 1, dtype=torch.bool), obs, None)
+    no_move = torch.ones(1, 1, 3, SPEC.action_dim)
+    no_move[0, 0, 1] = 0
+    with pytest.raises(ValueError, match="no available action"):
+        algo.act(obs, None, no_move, memory, "explore")
+
+
+# ---- seeds ---------------------------------------------------------------------------------
+def trained(name: str, seeds: list[int], env_steps: int = 40):
+    cls, settings = LEARNERS[name]
+    env = envs.make_batched("matrix_game", len(seeds) * settings.env_copies)
+    algo = cls(env.spec, seeds, settings)
+    train(algo, env, seeds, Budget(env_steps, env_steps, 1), lambda step, losses: None)
+    return algo
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_a_seed_trains_the_same_alone_or_among_others(name):
+    alone, among = trained(name, [3]), trained(name, list(range(5)))
+    assert int(alone.updates[0]) >= 3  # past a target copy
+    a, b = alone.seed_state(0), among.seed_state(3)
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=1e-5, atol=1e-6, msg=key)
+    other = among.seed_state(0)
+    assert not torch.allclose(other["actor.agent.fc1.weight"], a["actor.agent.fc1.weight"])
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_seeds_outside_active_do_not_change(name):
+    cls, settings = LEARNERS[name]
+    # epsilon 0.1 at the start: at 1 the floored policy is uniform and the actor gets no gradient
+    algo = cls(SPEC, [0, 1, 2], dataclasses.replace(settings, epsilon_start=0.1))  # targets every 3
+    for seed in range(2):
+        algo.update(random_batch(SPEC, 3, 5, seed), None)
+    before = {k: v.clone() for k, v in algo.state_dict().items()}
+    active = torch.tensor([True, False, True])
+    out = algo.update(random_batch(SPEC, 3, 5, seed=2), active)  # the 3rd: targets due
+    assert all(torch.isfinite(v[active]).all() for v in out.values())
+    after = algo.state_dict()
+    for key, value in after.items():
+        assert torch.equal(value[1], before[key][1]), key
+    assert algo.updates.tolist() == [3, 2, 3]
+    for k in (0, 2):
+        assert not torch.equal(after["actor.agent.fc1.weight"][k], before["actor.agent.fc1.weight"][k])
+        assert torch.equal(after["target_critics.0.layers.0.weight"][k], after["critics.0.layers.0.weight"][k])
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_checkpoint_round_trip(name):
+    algo = trained(name, [0, 1, 2], env_steps=20)
+    cls, settings = LEARNERS[name]
+    fresh = cls(envs.make_batched("matrix_game", 1).spec, [7, 8, 9], settings)
+    fresh.load_seed_states([algo.seed_state(k) for k in range(3)])
+    own, loaded = algo.state_dict(), fresh.state_dict()
+    assert {"env_steps", "updates"} <= set(own)
+    for key in own:
+        assert torch.equal(loaded[key], own[key]), key
+
+
+# ---- learning ------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", LEARNERS)
+def test_learns_a_monotone_matrix_game(name):
+    """Payoff a_1 a_2 over actions (1, 2, 3): (C, C) pays 9. 3 seeds x 8 copies x 2000
+    one-step episodes, epsilon annealed to 0 over 500 steps and alpha from 0.5 to 0.01 over
+    1000 (faster than the official schedules, which are set for a million steps); every
+    seed's greedy joint action (z = 0 and sampled z for VM3-AC) must pay the optimum 9."""
+    cls, settings = LEARNERS[name]
+    payoff = ((1, 2, 3), (2, 4, 6), (3, 6, 9))
+    seeds = [0, 1, 2]
+    settings = dataclasses.replace(
+        settings, env_copies=8, batch_size=16, replay_size=500, hidden=32, critic_hidden=32,
+        mixing_embed_dim=16, lr=0.005, critic_lr=0.005, target_update_interval=20,
+        epsilon_finish=0.0, epsilon_anneal_steps=500, alpha_finish=0.01, alpha_anneal_steps=1000,
+    )
+    env = envs.make_batched("matrix_game", len(seeds) * settings.env_copies, payoff=payoff)
+    algo = cls(env.spec, seeds, settings)
+    train(algo, env, seeds, Budget(2000, 2000, 1), lambda step, losses: None)
+    assert algo.updates.tolist() == [248] * 3
+    for mode in cls.execution_modes(settings)[:2]:
+        greedy = evaluate(algo, envs.make_batched("matrix_game", 3, payoff=payoff), seeds, [0], mode)
+        np.testing.assert_array_equal(greedy.returns, [[9.0]] * 3, err_msg=mode)
+
+
+def test_vm3ac_fop_executes_in_every_latent_mode():
+    assert VM3ACFOP.execution_modes(LEARNERS["vm3ac_fop"][1]) == LATENT_MODES
+    assert LATENT_MODES[0] == "zero"  # z = E[z] = 0 is the headline (§5)
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_trains_on_smax_3m_with_its_action_masks(name):
+    """A short run on SMAX 3m: every action taken is available, every active seed's losses
+    are finite."""
+    cls, settings = LEARNERS[name]
+    seeds, E = [0, 1], 2
+    env = envs.make_batched("sparse_smac", len(seeds) * E, map_name="3m")
+    algo = cls(env.spec, seeds, dataclasses.replace(settings, env_copies=E))
+    act, update, taken, losses = algo.act, algo.update, [], []
+
+    def checked_act(obs, state, avail, memory, mode, noise=None, acting=None):
+        action, memory = act(obs, state, avail, memory, mode, noise, acting)
+        legal = avail.gather(-1, action.unsqueeze(-1)).squeeze(-1) == 1
+        taken.append(bool(legal[acting].all()))
+        return action, memory
+
+    def checked_update(batch, active):
+        out = update(batch, active)
+        losses.extend(v if active is None else v[active] for v in out.values())
+        return out
+
+    algo.act, algo.update = checked_act, checked_update
+    train(algo, env, seeds, Budget(200, 200, 1), lambda step, loss: None)
+    assert taken and all(taken)
+    assert (algo.updates > 0).all()
+    assert torch.isfinite(torch.cat(losses)).all()
