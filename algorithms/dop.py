@@ -38,70 +38,46 @@ from torch import nn
 from torch.nn import functional as F
 
 from algorithms import masked_categorical as mc
-from algorithms.learner import EXPLORE, Learner
-from algorithms.on_policy import (
+from algorithms.discrete_learner import (
     GREEDY,
-    Episodes,
-    episode_fields,
-    episodes,
-    final_actions,
-    masked_mean,
-    refuse_continuous,
+    DiscreteLearner,
+    RecurrentSettings,
+    check_epsilon,
+    check_rmsprop,
 )
+from algorithms.learner import EXPLORE
+from algorithms.on_policy import Episodes, episodes, final_actions, masked_mean
 from algorithms.recurrent_policy import AgentInputs, Memory, RecurrentPolicy, step, unroll
 from algorithms.returns import td_lambda_targets
 from algorithms.seed_optim import SeedRMSprop, count_and_copy
 from algorithms.seeding import SeedStreams
-from algorithms.settings import (
-    Schedule,
-    check,
-    check_integer,
-    check_positive,
-    check_unit_interval,
-    linear_schedule,
-)
+from algorithms.settings import check, check_integer, check_positive
 from algorithms.stacked_mlp import StackedLinear, StackedMLP
-from algorithms.storage import Field
 
 
 @dataclass(frozen=True)
-class DOPSettings(Schedule):
-    hidden: int  # actor GRU: default.yaml rnn_hidden_dim
+class DOPSettings(RecurrentSettings):
     critic_hidden: int  # critic MLP width (two layers): modules/critics/offpg.py
     mixing_embed_dim: int  # offpg_smac.yaml
-    gamma: float
-    td_lambda: float
-    lr: float  # actor RMSprop
     critic_lr: float  # critic and mixer RMSprop
     optim_alpha: float
     optim_eps: float
-    grad_norm_clip: float
     target_update_interval: int  # critic steps (one per time step of a batch)
     epsilon_start: float
     epsilon_finish: float
     epsilon_anneal_steps: int
-    obs_last_action: bool
-    obs_agent_id: bool
 
     def __post_init__(self):
         super().__post_init__()
-        ints = ["hidden", "critic_hidden", "mixing_embed_dim", "target_update_interval"]
-        check_integer(self, *ints, "epsilon_anneal_steps")
-        check_positive(self, *ints, "epsilon_anneal_steps", "lr", "critic_lr", "optim_eps",
-                       "grad_norm_clip")
-        for name in ("gamma", "optim_alpha"):
-            value = getattr(self, name)
-            check(isinstance(value, (int, float)) and 0 <= value < 1, name, "must be in [0, 1)", value)
-        check_unit_interval(self, "td_lambda", "epsilon_start", "epsilon_finish")
-        check(self.epsilon_finish <= self.epsilon_start, "epsilon_finish",
-              f"must be <= epsilon_start ({self.epsilon_start})", self.epsilon_finish)
+        ints = ["critic_hidden", "mixing_embed_dim", "target_update_interval"]
+        check_integer(self, *ints)
+        check_positive(self, *ints, "critic_lr")
+        check_rmsprop(self)
+        check_epsilon(self)
         check(self.update_unit == "episode", "update_unit", "must be 'episode' (DOP updates after its episodes)",
               self.update_unit)
         check(self.replay_size >= self.batch_size, "replay_size",
               f"must be >= batch_size ({self.batch_size})", self.replay_size)
-        for name in ("obs_last_action", "obs_agent_id"):
-            value = getattr(self, name)
-            check(isinstance(value, bool), name, "must be true or false", value)
 
 
 class DOPMixer(nn.Module):
@@ -142,20 +118,17 @@ class DOPCritic(nn.Module):
         return out[..., :-1] + out[..., -1:]
 
 
-class DOP(Learner):
+class DOP(DiscreteLearner):
     """All seeds of one run in lockstep: every parameter and buffer has a leading seed axis."""
 
     Settings = DOPSettings
     loop = "on_policy"  # the latest episodes (PyMARL's parallel runner and sample_latest)
-    discrete_actions = True
     name = "dop"
 
     def __init__(self, spec, seeds: Sequence[int], settings: DOPSettings):
-        super().__init__(settings)
-        refuse_continuous(self.name, spec)
+        super().__init__(spec, seeds, settings)
         st = settings
         S, N, A = len(seeds), spec.n_agents, spec.action_dim
-        self.n_seeds, self.n_agents, self.n_actions = S, N, A
         init = SeedStreams(seeds, "init")
         inputs = AgentInputs(N, A, st.obs_last_action, st.obs_agent_id)
         self.actor = RecurrentPolicy(init, inputs, inputs.size(spec.obs_dim), st.hidden)
@@ -173,17 +146,6 @@ class DOP(Learner):
         self.register_buffer("env_steps", torch.zeros(S, dtype=torch.long))
         self.register_buffer("updates", torch.zeros(S, dtype=torch.long))  # critic steps
         self.register_buffer("agent_ids", torch.eye(N), persistent=False)
-
-    @classmethod
-    def execution_modes(cls, settings) -> tuple[str, ...]:
-        return (GREEDY,)
-
-    def fields(self, spec) -> dict[str, Field]:
-        return episode_fields(spec)
-
-    def epsilon(self) -> torch.Tensor:
-        st = self.settings
-        return linear_schedule(st.epsilon_start, st.epsilon_finish, st.epsilon_anneal_steps, self.env_steps)
 
     # ---- acting ------------------------------------------------------------------------------
     def begin_episodes(self, memory, started, obs, state, mode=EXPLORE, noise=None) -> Memory:

@@ -33,40 +33,31 @@ import torch
 from torch.nn import functional as F
 
 from algorithms import masked_categorical as mc
+from algorithms.discrete_learner import (
+    DiscreteLearner,
+    RecurrentSettings,
+    check_epsilon,
+    check_rmsprop,
+)
 from algorithms.fop_mixer import FOPMixer
-from algorithms.learner import EXPLORE, Learner
-from algorithms.on_policy import refuse_continuous
+from algorithms.learner import EXPLORE
 from algorithms.recurrent_policy import AgentInputs, RecurrentPolicy, padded_available, step, unroll
 from algorithms.returns import td_lambda_targets
 from algorithms.seed_optim import SeedRMSprop, count_and_copy
 from algorithms.seeding import SeedStreams
-from algorithms.settings import (
-    Schedule,
-    check,
-    check_integer,
-    check_positive,
-    check_unit_interval,
-    linear_schedule,
-)
+from algorithms.settings import check, check_integer, check_positive, linear_schedule
 from algorithms.stacked_mlp import StackedMLP
-from algorithms.storage import Field, trim_episodes
-
-GREEDY = "greedy"  # PyMARL's test mode with test_greedy: the most probable available action
+from algorithms.storage import trim_episodes
 
 
 @dataclass(frozen=True)
-class FOPSettings(Schedule):
-    hidden: int  # actor GRU size: PyMARL default.yaml rnn_hidden_dim
+class FOPSettings(RecurrentSettings):
     critic_hidden: int  # critic MLP width (two layers): FOP modules/critics/fop.py
     mixing_embed_dim: int  # V(s) hidden units: fop.yaml
     heads: int  # attention heads of lambda: fop.yaml n_head
-    gamma: float
-    td_lambda: float  # fop.yaml
-    lr: float  # actor RMSprop: fop.yaml lr
     critic_lr: float  # critics + mixers RMSprop: fop.yaml c_lr
     optim_alpha: float
     optim_eps: float
-    grad_norm_clip: float
     target_update_interval: int  # updates (= episodes with one update per episode)
     epsilon_start: float  # the multinomial selector's epsilon: fop.yaml
     epsilon_finish: float
@@ -74,43 +65,29 @@ class FOPSettings(Schedule):
     alpha_start: float  # entropy temperature, linear in env steps (fop_learner.py)
     alpha_finish: float
     alpha_anneal_steps: int
-    obs_last_action: bool
-    obs_agent_id: bool
 
     def __post_init__(self):
         super().__post_init__()
-        ints = ["hidden", "critic_hidden", "mixing_embed_dim", "heads", "target_update_interval"]
-        ints += ["epsilon_anneal_steps", "alpha_anneal_steps"]
+        ints = ["critic_hidden", "mixing_embed_dim", "heads", "target_update_interval", "alpha_anneal_steps"]
         check_integer(self, *ints)
-        check_positive(self, *ints, "lr", "critic_lr", "optim_eps", "grad_norm_clip")
-        check_positive(self, "alpha_start", "alpha_finish")
-        for name in ("gamma", "optim_alpha"):
-            value = getattr(self, name)
-            check(isinstance(value, (int, float)) and 0 <= value < 1, name, "must be in [0, 1)", value)
-        check_unit_interval(self, "td_lambda", "epsilon_start", "epsilon_finish")
-        check(self.epsilon_finish <= self.epsilon_start, "epsilon_finish",
-              f"must be <= epsilon_start ({self.epsilon_start})", self.epsilon_finish)
+        check_positive(self, *ints, "critic_lr", "alpha_start", "alpha_finish")
+        check_rmsprop(self)
+        check_epsilon(self)
         check(self.alpha_finish <= self.alpha_start, "alpha_finish",
               f"must be <= alpha_start ({self.alpha_start})", self.alpha_finish)
-        for name in ("obs_last_action", "obs_agent_id"):
-            value = getattr(self, name)
-            check(isinstance(value, bool), name, "must be true or false", value)
 
 
-class FOP(Learner):
+class FOP(DiscreteLearner):
     """All seeds of one run in lockstep: every parameter and buffer has a leading seed axis."""
 
     Settings = FOPSettings
     loop = "episodes"  # off-policy replay of whole episodes (PyMARL's episode buffer)
-    discrete_actions = True
     name = "fop"
 
     def __init__(self, spec, seeds: Sequence[int], settings: FOPSettings):
-        super().__init__(settings)
-        refuse_continuous(self.name, spec)
+        super().__init__(spec, seeds, settings)
         st = settings
         S, N, A = len(seeds), spec.n_agents, spec.action_dim
-        self.n_seeds, self.n_agents, self.n_actions = S, N, A
         init = SeedStreams(seeds, "init")
         inputs = AgentInputs(N, A, st.obs_last_action, st.obs_agent_id)
         self.actor = RecurrentPolicy(init, inputs, inputs.size(spec.obs_dim) + self.extra_size(), st.hidden)
@@ -160,11 +137,7 @@ class FOP(Learner):
         """Per action u of agent i, what the policy loss adds to alpha log pi_i(u): nothing."""
         return torch.zeros_like(log_pi)
 
-    # ---- schedules ---------------------------------------------------------------------------
-    def epsilon(self) -> torch.Tensor:
-        st = self.settings
-        return linear_schedule(st.epsilon_start, st.epsilon_finish, st.epsilon_anneal_steps, self.env_steps)
-
+    # ---- schedules ----
     def alpha(self) -> torch.Tensor:
         st = self.settings
         return linear_schedule(st.alpha_start, st.alpha_finish, st.alpha_anneal_steps, self.env_steps)
@@ -180,21 +153,6 @@ class FOP(Learner):
         return mc.epsilon_floored(logits, available, self.epsilon())
 
     # ---- acting ------------------------------------------------------------------------------
-    @classmethod
-    def execution_modes(cls, settings) -> tuple[str, ...]:
-        return (GREEDY,)
-
-    def fields(self, spec) -> dict[str, Field]:
-        N, A = spec.n_agents, spec.action_dim
-        return {
-            "obs": Field((N, spec.obs_dim)),
-            "state": Field((spec.state_dim,)),
-            "avail": Field((N, A), torch.bool),
-            "action": Field((N,), torch.int64),
-            "reward": Field(()),
-            "terminated": Field((), torch.bool),
-        }
-
     def begin_episodes(self, memory, started, obs, state, mode=EXPLORE, noise=None):
         return self.actor.begin(memory, started, obs)
 

@@ -33,59 +33,42 @@ from torch import nn
 from torch.nn import functional as F
 
 from algorithms import masked_categorical as mc
-from algorithms.learner import EXPLORE, Learner
-from algorithms.on_policy import (
-    final_actions,
+from algorithms.discrete_learner import (
     GREEDY,
-    Episodes,
-    check_on_policy,
-    episode_fields,
-    episodes,
-    masked_mean,
-    refuse_continuous,
+    DiscreteLearner,
+    RecurrentSettings,
 )
+from algorithms.learner import EXPLORE
+from algorithms.on_policy import check_on_policy, Episodes, episodes, final_actions, masked_mean
 from algorithms.recurrent_policy import AgentInputs, Memory, RecurrentPolicy
 from algorithms.returns import td_lambda_targets
 from algorithms.seed_optim import SeedAdam, count_and_copy
 from algorithms.seeding import SeedStreams
-from algorithms.settings import Schedule, check, check_integer, check_positive, check_unit_interval
+from algorithms.settings import check, check_integer, check_positive
 from algorithms.stacked_mlp import StackedMLP
-from algorithms.storage import Field
 
 
 @dataclass(frozen=True)
-class LICASettings(Schedule):
-    """The official configuration (``config/default.yaml`` + ``config/algs/lica.yaml``)."""
+class LICASettings(RecurrentSettings):
+    """The official configuration (``config/default.yaml`` + ``config/algs/lica.yaml``); the
+    actor's optimiser is Adam (``lr``)."""
 
-    hidden: int  # actor GRU size: default.yaml rnn_hidden_dim
     mixing_embed_dim: int  # critic hidden units: lica.yaml
     hypernet_layers: int  # lica.yaml: 2 (1: single linear hypernetworks for w1 and w_final)
-    gamma: float  # default.yaml
-    td_lambda: float  # lica.yaml
-    lr: float  # actor Adam: default.yaml lr
     critic_lr: float  # critic Adam: default.yaml critic_lr
-    grad_norm_clip: float  # per seed and optimiser: default.yaml
     entropy_coef: float  # lica.yaml (its comment: 0.06 on SMAC maps, 0.03 on 3s5z_vs_3s6z)
     target_update_interval: int  # critic steps between target copies: lica.yaml
-    obs_last_action: bool  # default.yaml
-    obs_agent_id: bool  # default.yaml
 
     def __post_init__(self):
         super().__post_init__()
         check_on_policy(self)
-        ints = ["hidden", "mixing_embed_dim", "target_update_interval"]
+        ints = ["mixing_embed_dim", "target_update_interval"]
         check_integer(self, *ints, "hypernet_layers")
-        check_positive(self, *ints, "lr", "critic_lr", "grad_norm_clip")
+        check_positive(self, *ints, "critic_lr")
         layers = self.hypernet_layers
         check(layers in (1, 2), "hypernet_layers", "must be 1 or 2", layers)
-        check(isinstance(self.gamma, (int, float)) and 0 <= self.gamma < 1, "gamma",
-              "must be in [0, 1)", self.gamma)
-        check_unit_interval(self, "td_lambda")
         check(isinstance(self.entropy_coef, (int, float)) and self.entropy_coef >= 0,
               "entropy_coef", "must be >= 0", self.entropy_coef)
-        for name in ("obs_last_action", "obs_agent_id"):
-            value = getattr(self, name)
-            check(isinstance(value, bool), name, "must be true or false", value)
 
 
 class LICACritic(nn.Module):
@@ -124,20 +107,17 @@ class LICACritic(nn.Module):
         return (h @ w_final).view(lead) + self.hyper_b2(s).view(lead)
 
 
-class LICA(Learner):
+class LICA(DiscreteLearner):
     """All seeds of one run in lockstep: every parameter and buffer has a leading seed axis."""
 
     Settings = LICASettings
     loop = "on_policy"  # PyMARL's parallel runner: each update reads the episodes just played
-    discrete_actions = True
     name = "lica"
 
     def __init__(self, spec, seeds: Sequence[int], settings: LICASettings):
-        super().__init__(settings)
-        refuse_continuous(self.name, spec)
+        super().__init__(spec, seeds, settings)
         st = settings
         S, N, A = len(seeds), spec.n_agents, spec.action_dim
-        self.n_seeds, self.n_agents, self.n_actions = S, N, A
         init = SeedStreams(seeds, "init")
         inputs = AgentInputs(N, A, st.obs_last_action, st.obs_agent_id)
         self.actor = RecurrentPolicy(init, inputs, inputs.size(spec.obs_dim), st.hidden)
@@ -153,13 +133,6 @@ class LICA(Learner):
         self.update_noise = SeedStreams(seeds, "update")  # the final row's action, see below
         # Critic steps per seed: times the target copies (PyMARL critic_training_steps).
         self.register_buffer("updates", torch.zeros(S, dtype=torch.long))
-
-    @classmethod
-    def execution_modes(cls, settings) -> tuple[str, ...]:
-        return (GREEDY,)
-
-    def fields(self, spec) -> dict[str, Field]:
-        return episode_fields(spec)
 
     # ---- acting ------------------------------------------------------------------------------
     def begin_episodes(self, memory, started, obs, state, mode=EXPLORE, noise=None) -> Memory:

@@ -16,10 +16,7 @@ import torch
 from algorithms import masked_categorical as mc
 from algorithms.recurrent_policy import padded_available
 from algorithms.settings import Schedule, check
-from algorithms.storage import Field, trim_episodes
-
-GREEDY = "greedy"  # PyMARL's test mode (test_greedy): the most probable available action
-
+from algorithms.storage import trim_episodes
 
 def check_on_policy(settings: Schedule) -> None:
     """A batch must hold only episodes the current policy played: phases counted in episodes,
@@ -35,25 +32,6 @@ def check_on_policy(settings: Schedule) -> None:
           settings.batch_size)
     check(settings.replay_size >= settings.batch_size, "replay_size",
           f"must be >= batch_size ({settings.batch_size})", settings.replay_size)
-
-
-def refuse_continuous(name: str, spec) -> None:
-    if not spec.discrete:
-        raise ValueError(f"{name}: needs a discrete action space, this task's is continuous")
-
-
-def episode_fields(spec) -> dict[str, Field]:
-    """What the storage keeps: observations and state (actor and critic inputs), the masks,
-    the joint action and the team reward, and terminations (no bootstrap past them)."""
-    N, A = spec.n_agents, spec.action_dim
-    return {
-        "obs": Field((N, spec.obs_dim)),
-        "state": Field((spec.state_dim,)),
-        "avail": Field((N, A), torch.bool),
-        "action": Field((N,), torch.int64),
-        "reward": Field(()),
-        "terminated": Field((), torch.bool),
-    }
 
 
 class Episodes(NamedTuple):
@@ -116,12 +94,9 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 __all__ = [
-    "GREEDY",
     "Episodes",
     "check_on_policy",
-    "episode_fields",
     "episodes",
     "final_actions",
     "masked_mean",
-    "refuse_continuous",
 ]

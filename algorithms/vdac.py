@@ -31,93 +31,67 @@ import torch
 from torch.nn import functional as F
 
 from algorithms import masked_categorical as mc
-from algorithms.learner import EXPLORE, Learner
-from algorithms.on_policy import (
+from algorithms.discrete_learner import (
     GREEDY,
-    Episodes,
-    check_on_policy,
-    episode_fields,
-    episodes,
-    masked_mean,
-    refuse_continuous,
+    DiscreteLearner,
+    RecurrentSettings,
+    check_epsilon,
+    check_rmsprop,
 )
+from algorithms.learner import EXPLORE
+from algorithms.on_policy import check_on_policy, Episodes, episodes, masked_mean
 from algorithms.qmix_mixer import QMixer
 from algorithms.recurrent_agent import RecurrentAgent
 from algorithms.recurrent_policy import AgentInputs, Memory, step, unroll
 from algorithms.returns import td_lambda_targets
 from algorithms.seed_optim import SeedRMSprop
 from algorithms.seeding import SeedStreams
-from algorithms.settings import (
-    Schedule,
-    check,
-    check_integer,
-    check_positive,
-    check_unit_interval,
-    linear_schedule,
-)
-from algorithms.storage import Field
+from algorithms.settings import check, check_integer, check_positive
 
 
 @dataclass(frozen=True)
-class VDACSettings(Schedule):
-    """The official configuration (``config/default.yaml`` + ``config/algs/vmix_a2c.yaml``)."""
+class VDACSettings(RecurrentSettings):
+    """The official configuration (``config/default.yaml`` + ``config/algs/vmix_a2c.yaml``);
+    ``lr`` is the one RMSprop's over agent and mixer."""
 
-    hidden: int  # GRU size: default.yaml rnn_hidden_dim
     mixing_embed_dim: int  # QMIX mixer hidden units: vmix_a2c.yaml
     hypernet_layers: int  # vmix_a2c.yaml
     hypernet_embed: int  # vmix_a2c.yaml: hidden units of the two-layer hypernetworks
-    gamma: float  # default.yaml
-    td_lambda: float  # vmix_a2c.yaml
-    lr: float  # RMSprop over agent and mixer: vmix_a2c.yaml
     optim_alpha: float  # default.yaml
     optim_eps: float  # default.yaml
-    grad_norm_clip: float  # per seed: default.yaml
     vf_coef: float  # value loss weight: vmix_a2c.yaml
     ent_coef: float  # entropy bonus: vmix_a2c.yaml leaves it empty, so the official adds none
     epsilon_start: float  # the multinomial selector's floor: vmix_a2c.yaml
     epsilon_finish: float
     epsilon_anneal_steps: int  # env steps per seed: vmix_a2c.yaml epsilon_anneal_time
-    obs_last_action: bool  # default.yaml
-    obs_agent_id: bool  # default.yaml
 
     def __post_init__(self):
         super().__post_init__()
         check_on_policy(self)
-        ints = ["hidden", "mixing_embed_dim", "hypernet_embed", "epsilon_anneal_steps"]
+        ints = ["mixing_embed_dim", "hypernet_embed"]
         check_integer(self, *ints, "hypernet_layers")
-        check_positive(self, *ints, "lr", "optim_eps", "grad_norm_clip")
+        check_positive(self, *ints)
         layers = self.hypernet_layers
         check(layers in (1, 2), "hypernet_layers", "must be 1 or 2", layers)
-        for name in ("gamma", "optim_alpha"):
-            value = getattr(self, name)
-            ok = isinstance(value, (int, float)) and 0 <= value < 1
-            check(ok, name, "must be in [0, 1)", value)
-        check_unit_interval(self, "td_lambda", "epsilon_start", "epsilon_finish")
-        check(self.epsilon_finish <= self.epsilon_start, "epsilon_finish",
-              f"must be <= epsilon_start ({self.epsilon_start})", self.epsilon_finish)
+        check_rmsprop(self)
+        check_epsilon(self)
         for name in ("vf_coef", "ent_coef"):
             value = getattr(self, name)
             check(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0,
                   name, "must be >= 0", value)
-        for name in ("obs_last_action", "obs_agent_id"):
-            value = getattr(self, name)
-            check(isinstance(value, bool), name, "must be true or false", value)
 
 
-class VDAC(Learner):
+class VDAC(DiscreteLearner):
     """All seeds of one run in lockstep: every parameter and buffer has a leading seed axis."""
 
     Settings = VDACSettings
     loop = "on_policy"  # PyMARL's parallel runner: each update reads the episodes just played
-    discrete_actions = True
     name = "vdac"
 
     def __init__(self, spec, seeds: Sequence[int], settings: VDACSettings):
-        super().__init__(settings)
-        refuse_continuous(self.name, spec)
+        super().__init__(spec, seeds, settings)
         st = settings
         S, N, A = len(seeds), spec.n_agents, spec.action_dim
-        self.n_seeds, self.n_agents, self.n_actions = S, N, A
         init = SeedStreams(seeds, "init")
         self.inputs = AgentInputs(N, A, st.obs_last_action, st.obs_agent_id)
         # RNNPPOAgent: fc2 (logits) and fc3 (V_i) on the GRU state, as one layer of A + 1 units
@@ -131,19 +105,6 @@ class VDAC(Learner):
         self.explore = SeedStreams(seeds, "explore")
         # The epsilon schedule's clock (PyMARL's t_env) per seed, kept in checkpoints.
         self.register_buffer("env_steps", torch.zeros(S, dtype=torch.long))
-
-    @classmethod
-    def execution_modes(cls, settings) -> tuple[str, ...]:
-        return (GREEDY,)
-
-    def fields(self, spec) -> dict[str, Field]:
-        return episode_fields(spec)
-
-    def epsilon(self) -> torch.Tensor:
-        st = self.settings
-        return linear_schedule(
-            st.epsilon_start, st.epsilon_finish, st.epsilon_anneal_steps, self.env_steps
-        )
 
     # ---- acting ------------------------------------------------------------------------------
     def begin_episodes(self, memory, started, obs, state, mode=EXPLORE, noise=None) -> Memory:

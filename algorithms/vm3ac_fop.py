@@ -116,14 +116,43 @@ class VM3ACFOP(FOP):
         predictor) -> ``[S, R, C, N (i), N (j), A]``, zeros where j = i.
         """
         S, R, C, N, A = own.shape
-        idx = self.others  # [N, N-1]
-        o_i = obs.transpose(1, 2)[:, :, :, None, None, :].expand(S, N, R, C, N - 1, -1)
-        o_j = obs[:, :, idx].permute(0, 2, 1, 3, 4)[:, :, :, None].expand(S, N, R, C, N - 1, -1)
+        o_i, o_j = self._observation_pairs(obs)  # [S, N, R, N-1, obs] each
         u_i = own.permute(0, 3, 1, 2, 4)[:, :, :, :, None].expand(S, N, R, C, N - 1, A)
-        x = torch.cat([u_i, o_i, o_j], -1).reshape(S, N, R * C * (N - 1), -1)
-        logq = torch.log_softmax(self.q_xi(x), -1).view(S, N, R, C, N - 1, A)
+        rows = lambda x: x[:, :, :, None].expand(S, N, R, C, N - 1, x.shape[-1])  # noqa: E731
+        x = torch.cat([u_i, rows(o_i), rows(o_j)], -1).reshape(S, N, R * C * (N - 1), -1)
+        return self._spread(self.q_xi(x).view(S, N, R, C, N - 1, A))
+
+    def every_own_action_log_probs(self, obs: torch.Tensor) -> torch.Tensor:
+        """``partner_log_probs`` for every own action u_i = 0..A-1 (C = A), computed once per
+        observation pair: the first layer is linear, so its observation part is shared by the
+        A candidates and each one-hot candidate only adds its row of the layer's weights."""
+        S, R, N = obs.shape[:3]
+        A = self.n_actions
+        o_i, o_j = self._observation_pairs(obs)
+        first, *rest = self.q_xi.layers
+        weight_u, weight_o = first.weight[:, :, :A], first.weight[:, :, A:]  # [S, N, A | 2 obs, H]
+        x = torch.cat([o_i, o_j], -1).reshape(S, N, R * (N - 1), -1)
+        base = torch.baddbmm(first.bias.flatten(0, 1), x.flatten(0, 1), weight_o.flatten(0, 1))
+        base = base.view(S, N, R, 1, N - 1, -1)
+        h = (base + weight_u.view(S, N, 1, A, 1, -1)).relu().reshape(S, N, R * A * (N - 1), -1)
+        for layer in rest[:-1]:
+            h = layer(h).relu()
+        return self._spread(rest[-1](h).view(S, N, R, A, N - 1, A))
+
+    def _observation_pairs(self, obs: torch.Tensor):
+        """o_i and o_j ``[S, N, R, N-1, obs]`` for every predictor i and partner j != i."""
+        S, R, N = obs.shape[:3]
+        o_i = obs.transpose(1, 2)[:, :, :, None].expand(S, N, R, N - 1, obs.shape[-1])
+        o_j = obs[:, :, self.others].permute(0, 2, 1, 3, 4)
+        return o_i, o_j
+
+    def _spread(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits ``[S, N (i), R, C, N-1, A]`` over partners ``others[i]`` -> log-probabilities
+        ``[S, R, C, N (i), N (j), A]`` with zeros where j = i."""
+        S, N, R, C, _, A = logits.shape
+        logq = torch.log_softmax(logits, -1)
         full = logq.new_zeros(S, N, N, R, C, A)
-        full[:, torch.arange(N).unsqueeze(1), idx] = logq.permute(0, 1, 4, 2, 3, 5)
+        full[:, torch.arange(N).unsqueeze(1), self.others] = logq.permute(0, 1, 4, 2, 3, 5)
         return full.permute(0, 3, 4, 1, 2, 5)  # [S, R, C, i, j, A]
 
     def _pairs(self, obs, u):
@@ -163,8 +192,7 @@ class VM3ACFOP(FOP):
             L = self.partner_log_probs(o, F.one_hot(u.unsqueeze(2), A).to(o.dtype))[:, :, 0]
             term_a = L.sum(2)  # [S, R, i, A]: sum_j log q_j(. of i | u_j)
         # term (b): agent i's q for every candidate u of its own, at each partner's u_j
-        candidates = torch.eye(A, dtype=o.dtype).view(1, 1, A, 1, A).expand(S, u.shape[1], A, N, A)
-        Lc = self.partner_log_probs(o, candidates)  # [S, R, C, i, j, A]
+        Lc = self.every_own_action_log_probs(o)  # [S, R, C, i, j, A]
         u_j = u[:, :, None, None, :].expand(-1, -1, A, N, N).unsqueeze(-1)
         term_b = Lc.gather(-1, u_j).squeeze(-1).sum(-1).transpose(2, 3)  # [S, R, i, C]
         return ((term_a + term_b) / N).view(S, B, T, N, A)

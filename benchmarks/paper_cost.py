@@ -76,6 +76,9 @@ def episode_learner_cost(run, env_steps: int, paper_steps: int) -> tuple[float, 
         return out
 
     env.step = counting
+    # warm-up: SMAX compiles its step once per batch shape and process (seconds), not per step
+    train(algo, env, run.seeds, Budget(20, 20, 1), lambda points, losses: None)
+    ended[0] = 0
     start = time.perf_counter()
     train(algo, env, run.seeds, Budget(env_steps, env_steps, 1), lambda points, losses: None)
     per_step = (time.perf_counter() - start) / env_steps

@@ -88,21 +88,6 @@ def test_losses_match_a_hand_computation():
     assert algo.updates.tolist() == [2]  # one critic step per time step
 
 
-@pytest.mark.parametrize("mode", ["explore", "greedy"])
-def test_masked_actions_are_never_chosen(mode):
-    S, E, N, A = 2, 64, SPEC.n_agents, SPEC.action_dim
-    algo = DOP(SPEC, [0, 1], TINY)
-    g = torch.Generator().manual_seed(0)
-    obs = torch.randn(S, E, N, SPEC.obs_dim, generator=g)
-    memory = algo.begin_episodes(None, torch.ones(S, E, dtype=torch.bool), obs, None)
-    for _ in range(25):
-        avail = torch.rand(S, E, N, A, generator=g) < 0.3
-        avail[..., torch.randint(0, A, (1,), generator=g)] = True
-        action, memory = algo.act(torch.randn(S, E, N, SPEC.obs_dim, generator=g), None,
-                                  avail.float(), memory, mode)
-        assert avail.gather(-1, action.unsqueeze(-1)).all()
-
-
 def trained(seeds: list[int], env_steps: int = 40) -> DOP:
     env = envs.make_batched("matrix_game", len(seeds) * TINY.env_copies)
     algo = DOP(env.spec, seeds, TINY)
@@ -158,26 +143,3 @@ def test_learns_a_monotone_matrix_game():
     assert algo.updates.tolist() == [199] * 3
     greedy = evaluate(algo, envs.make_batched("matrix_game", 3, payoff=payoff), seeds, [0], "greedy")
     np.testing.assert_array_equal(greedy.returns, [[9.0]] * 3)
-
-
-def test_trains_on_smax_3m_with_its_action_masks():
-    seeds, E = [0, 1], 2
-    env = envs.make_batched("sparse_smac", len(seeds) * E, map_name="3m")
-    algo = DOP(env.spec, seeds, dataclasses.replace(TINY, env_copies=E))
-    act, update, taken, losses = algo.act, algo.update, [], []
-
-    def checked_act(obs, state, avail, memory, mode, noise=None, acting=None):
-        action, memory = act(obs, state, avail, memory, mode, noise, acting)
-        legal = avail.gather(-1, action.unsqueeze(-1)).squeeze(-1) == 1
-        taken.append(bool(legal[acting].all()))
-        return action, memory
-
-    def checked_update(batch, active):
-        out = update(batch, active)
-        losses.extend(v if active is None else v[active] for v in out.values())
-        return out
-
-    algo.act, algo.update = checked_act, checked_update
-    train(algo, env, seeds, Budget(200, 200, 1), lambda step, loss: None)
-    assert taken and all(taken) and (algo.updates > 0).all()
-    assert torch.isfinite(torch.cat(losses)).all()

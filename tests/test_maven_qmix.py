@@ -13,7 +13,6 @@ import torch
 
 import envs
 from algorithms.maven_qmix import MAVENQMIX, MAVENQMIXSettings
-from algorithms.seeding import SeedStreams
 from conftest import REPO, random_batch
 from envs import EnvSpec
 from pipeline.loops import Budget, evaluate, train
@@ -107,22 +106,6 @@ def test_latent_is_drawn_at_the_start_and_held_for_the_episode():
     restart[1, :3] = True
     after = algo.begin_episodes(memory, restart, obs, None).latent
     assert torch.equal(after[0], first[0]) and torch.equal(after[1, 3:], first[1, 3:])
-
-
-@pytest.mark.parametrize("mode", ["explore", "greedy"])
-def test_masked_actions_are_never_chosen(mode):
-    S, E, N, A = 2, 64, SPEC.n_agents, SPEC.action_dim
-    algo = MAVENQMIX(SPEC, [0, 1], TINY)
-    g = torch.Generator().manual_seed(0)
-    obs = torch.randn(S, E, N, SPEC.obs_dim, generator=g)
-    memory = algo.begin_episodes(None, torch.ones(S, E, dtype=torch.bool), obs, None, mode,
-                                 SeedStreams([0, 1], "execution"))
-    for _ in range(25):
-        avail = torch.rand(S, E, N, A, generator=g) < 0.3
-        avail[..., torch.randint(0, A, (1,), generator=g)] = True
-        action, memory = algo.act(torch.randn(S, E, N, SPEC.obs_dim, generator=g), None,
-                                  avail.float(), memory, mode)
-        assert avail.gather(-1, action.unsqueeze(-1)).all()
 
 
 def trained(seeds: list[int], env_steps: int = 40) -> MAVENQMIX:
