@@ -65,6 +65,9 @@ def episode_learner_cost(run, env_steps: int, paper_steps: int) -> tuple[float, 
     """Seconds per env step without updates, seconds per update, the mean episode length and
     the paper run's hours."""
     st = run.settings
+    # long enough that every copy finishes a few episodes (LICA plays 32 copies per seed)
+    limit = envs.make_batched(run.task_id, 1, **run.task_kwargs).spec.episode_limit
+    env_steps = max(env_steps, 3 * limit * st.env_copies)
     no_updates = dataclasses.replace(st, learning_starts=10 * env_steps)
     env = envs.make_batched(run.task_id, len(run.seeds) * st.env_copies, **run.task_kwargs)
     algo = learner(run.family)(env.spec, run.seeds, no_updates)
@@ -82,9 +85,10 @@ def episode_learner_cost(run, env_steps: int, paper_steps: int) -> tuple[float, 
     start = time.perf_counter()
     train(algo, env, run.seeds, Budget(env_steps, env_steps, 1), lambda points, losses: None)
     per_step = (time.perf_counter() - start) / env_steps
-    length = max(1, round(env_steps * len(run.seeds) / max(ended[0], 1)))
+    # episodes still under way at the end count as if they ended: at most the limit
+    length = min(limit, max(1, round(env_steps * len(run.seeds) / max(ended[0], 1))))
     algo = learner(run.family)(env.spec, run.seeds, st)
-    batch = episode_batch(algo, env.spec, len(run.seeds), st.batch_size, min(length, env.spec.episode_limit))
+    batch = episode_batch(algo, env.spec, len(run.seeds), st.batch_size, length)
     algo.update(batch, None)  # warm-up
     start = time.perf_counter()
     for _ in range(3):

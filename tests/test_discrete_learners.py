@@ -14,10 +14,9 @@ import envs
 from algorithms import learner
 from algorithms.learner import EXPLORE
 from algorithms.seeding import SeedStreams
-from conftest import REPO
+from conftest import params_run
 from envs import EnvSpec
 from pipeline.loops import Budget, train
-from pipeline.params import load, resolve_runs
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -35,11 +34,8 @@ SPEC = EnvSpec(3, 5, 4, True, 6, (), (), 4)  # 3 agents, obs 5, state 4, 6 actio
 
 
 def small(algorithm: str, copies: int = 2):
-    params = load(REPO / "params.yaml")
-    params["runs"] = {"probe": {"algorithm": algorithm, "task": "smac_3m"}}
-    run = resolve_runs(params)["probe"]
-    cls = learner(run.family)
-    return cls, dataclasses.replace(run.settings, env_copies=copies, **SHRINK[algorithm])
+    run = params_run(algorithm)
+    return learner(run.family), dataclasses.replace(run.settings, env_copies=copies, **SHRINK[algorithm])
 
 
 @pytest.mark.parametrize("algorithm", SHRINK)

@@ -208,16 +208,6 @@ def test_seeds_outside_active_do_not_change():
                            after["critic.hyper_w1.layers.0.weight"][1])
 
 
-def test_checkpoint_round_trip():
-    algo = trained([0, 1, 2], env_steps=8)
-    fresh = LICA(envs.make_batched("matrix_game", 1).spec, [7, 8, 9], TINY)
-    fresh.load_seed_states([algo.seed_state(k) for k in range(3)])
-    own, loaded = algo.state_dict(), fresh.state_dict()
-    assert "updates" in own and (algo.updates > 0).all()
-    for key in own:
-        assert torch.equal(loaded[key], own[key]), key
-
-
 # ---- learning ------------------------------------------------------------------------------
 def test_learns_a_monotone_matrix_game():
     """Payoff a_1 a_2 over actions (1, 2, 3): (C, C) pays 9. On-policy as the official runner:
