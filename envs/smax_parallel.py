@@ -138,7 +138,8 @@ def make(
 
 def check(map_name: str = "3m", episode_limit: int | None = None, **_) -> None:
     """What ``make`` would reject, found without importing JAX."""
-    limit = smac_map(map_name).episode_limit if episode_limit is None else episode_limit
+    known = smac_map(map_name)  # an unknown map is named here, whatever the limit says
+    limit = known.episode_limit if episode_limit is None else episode_limit
     if not isinstance(limit, int) or limit < 1:
         raise ValueError(f"sparse_smac: episode_limit must be >= 1 step, got {limit}")
 

@@ -148,6 +148,8 @@ def test_short_limit_ends_the_episode_after_that_many_steps():
     "kwargs,words",
     [
         ({"map_name": "3s_vs_5z"}, "unknown map '3s_vs_5z' (known: 3m, 2s3z, 3s_vs_3z)"),
+        # params.yaml's SMAC tasks give their limit: the map is still checked
+        ({"map_name": "4m", "episode_limit": 60}, "unknown map '4m'"),
         ({"episode_limit": 0}, "got 0"),
     ],
 )
@@ -155,6 +157,7 @@ def test_bad_settings_raise_one_line(kwargs, words):
     for build in (
         lambda: envs.make("sparse_smac", **kwargs),
         lambda: envs.make_batched("sparse_smac", 2, **kwargs),
+        lambda: envs.registry.validate("sparse_smac", kwargs),  # params validation's check
     ):
         with pytest.raises(ValueError) as err:
             build()
