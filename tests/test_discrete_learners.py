@@ -39,6 +39,14 @@ def small(algorithm: str, copies: int = 2):
 
 
 @pytest.mark.parametrize("algorithm", SHRINK)
+def test_a_continuous_task_is_refused_in_one_line(algorithm):
+    cls, settings = small(algorithm)
+    spec = EnvSpec(2, 3, 4, False, 2, (-1.0, -1.0), (1.0, 1.0), 10)
+    with pytest.raises(ValueError, match=r"^\w+: .*needs a discrete action space"):
+        cls(spec, [0], settings)
+
+
+@pytest.mark.parametrize("algorithm", SHRINK)
 def test_no_illegal_action_over_many_random_masks_in_every_mode(algorithm):
     cls, settings = small(algorithm)
     S, E, N, A = 2, 64, SPEC.n_agents, SPEC.action_dim

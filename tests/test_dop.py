@@ -36,12 +36,6 @@ def test_settings_reject_bad_values(field, value):
         DOPSettings(**{**OFFICIAL, field: value})
 
 
-def test_continuous_task_is_refused():
-    spec = EnvSpec(2, 3, 4, False, 2, (-1.0, -1.0), (1.0, 1.0), 10)
-    with pytest.raises(ValueError, match="^dop: .*discrete"):
-        DOP(spec, [0], TINY)
-
-
 def constant() -> DOP:
     """2 agents, 3 actions, every weight zero: pi uniform over the available actions (no
     epsilon floor); the critic's body outputs 0, so Q_i = a + v from the head's bias: online

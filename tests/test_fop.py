@@ -50,14 +50,6 @@ def test_latent_settings_reject_bad_values(field, value):
         VM3ACFOPSettings(**{**LATENT, field: value})
 
 
-@pytest.mark.parametrize("name", LEARNERS)
-def test_continuous_task_is_refused(name):
-    cls, settings = LEARNERS[name]
-    spec = EnvSpec(2, 3, 4, False, 2, (-1.0, -1.0), (1.0, 1.0), 10)
-    with pytest.raises(ValueError, match=f"^{name}: .*discrete"):
-        cls(spec, [0], settings)
-
-
 # ---- the losses by hand --------------------------------------------------------------------
 ALPHA, GAMMA, LAMBDA = 0.5, 0.5, 0.5
 

@@ -46,12 +46,6 @@ def test_settings_reject_bad_values(field, value):
         LICASettings(**{**OFFICIAL, field: value})
 
 
-def test_continuous_task_is_refused():
-    spec = EnvSpec(2, 3, 4, False, 2, (-1.0, -1.0), (1.0, 1.0), 10)
-    with pytest.raises(ValueError, match="^lica: .*discrete"):
-        LICA(spec, [0], TINY)
-
-
 # ---- the losses by hand --------------------------------------------------------------------
 GAMMA, LAMBDA, COEF = 0.5, 0.5, 0.06
 W_ONLINE, B_ONLINE = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], 0.5  # per agent and action

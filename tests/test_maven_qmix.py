@@ -42,12 +42,6 @@ def test_settings_reject_bad_values(field, value):
         MAVENQMIXSettings(**{**OFFICIAL, field: value})
 
 
-def test_continuous_task_is_refused():
-    spec = EnvSpec(2, 3, 4, False, 2, (-1.0, -1.0), (1.0, 1.0), 10)
-    with pytest.raises(ValueError, match="discrete"):
-        MAVENQMIX(spec, [0], TINY)
-
-
 def test_agent_q_is_the_latent_hypernetwork_times_the_gru_state():
     """Q_i = W([z, one-hot i]) h for every row, with h the GRU state PyMARL's agent computes."""
     algo = MAVENQMIX(SPEC, [0, 1], TINY)

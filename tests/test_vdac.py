@@ -51,12 +51,6 @@ def test_settings_reject_bad_values(field, value):
         VDACSettings(**{**OFFICIAL, field: value})
 
 
-def test_continuous_task_is_refused():
-    spec = EnvSpec(2, 3, 4, False, 2, (-1.0, -1.0), (1.0, 1.0), 10)
-    with pytest.raises(ValueError, match="^vdac: .*discrete"):
-        VDAC(spec, [0], TINY)
-
-
 # ---- the losses by hand --------------------------------------------------------------------
 GAMMA, LAMBDA, EPS, VF, ENT = 0.5, 0.5, 0.5, 0.1, 0.01
 
