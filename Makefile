@@ -5,7 +5,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test benchmark dvc.yaml
+.PHONY: setup repro test benchmark bundle dvc.yaml
 
 setup: $(VENV)/.installed
 
@@ -15,6 +15,10 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0 "setuptools>=77.0.3,<82"
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[test]"
+	# marl-eval, for the test that loads our export in it: id-marl-eval 0.0.4 pins pandas==1.4.4
+	# and neptune, which this environment cannot hold, and the modules the test imports need only
+	# numpy and colorama, so it is installed without its declared dependencies.
+	$(BIN)/python -m pip install --quiet --no-deps id-marl-eval==0.0.4 colorama==0.4.6
 	touch $@
 
 # dvc.yaml is generated from params.yaml (per-run stages and code dependencies).
@@ -23,6 +27,12 @@ dvc.yaml: setup
 
 repro: dvc.yaml
 	dvc repro
+
+# A published bundle of figures, tables, report and locks, with a SHA-256 manifest.
+BUNDLE ?= bundles/marl-repro-$(shell git rev-parse --short HEAD).tar.gz
+bundle: setup
+	python -m pipeline.bundle build $(BUNDLE)
+	python -m pipeline.bundle verify $(BUNDLE)
 
 test: setup
 	python -m pytest

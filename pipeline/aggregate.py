@@ -1,9 +1,12 @@
 """Stage ``aggregate``: every run's curves and evaluation into the tables figures read.
 
 Writes ``results/curves.csv`` (run, algorithm, task, step, seed, return),
-``results/final.csv`` (one row per run, latent mode and seed), ``results/metrics.json`` (per run:
-the final evaluation's mean and 95% CI over seeds; DVC metrics) and
-``results/plots/curves/<run>.csv`` (mean and 95% CI over seeds per step; DVC plots).
+``results/final.csv`` (one row per run, latent mode and seed; ``headline`` marks the mode a
+run's headline number uses), ``results/metrics.json`` (per run: the final evaluation's mean and
+95% Student-t CI over seeds, the interval the figures' bands draw; DVC metrics; the report
+stage adds IQMs with bootstrap intervals), ``results/plots/curves/<run>.csv`` (mean and 95% CI
+over seeds per step; DVC plots) and ``results/marl_eval.json`` (every run in marl-eval's layout:
+pipeline/marl_eval_export.py).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import pandas as pd
 
 from pipeline import layout
+from pipeline.marl_eval_export import export
 from pipeline.params import Run, load_runs
 from pipeline.staging import publish, staging, write_json
 from pipeline.statistics import mean_ci95
@@ -48,12 +52,13 @@ def curve_summary(curves: pd.DataFrame) -> pd.DataFrame:
 
 
 def main() -> None:
-    _, runs = load_runs()
-    all_curves, finals, metrics = [], [], {}
+    params, runs = load_runs()
+    all_curves, finals, metrics, data = [], [], {}, {}
     with staging("aggregate") as folder:
         (folder / "curves").mkdir()
         for run in runs.values():
             curves, evaluation = read_run(run)
+            data[run.name] = curves, evaluation
             all_curves.append(curves.assign(run=run.name, algorithm=run.algorithm, task=run.task))
             curve_summary(curves).to_csv(folder / "curves" / f"{run.name}.csv", index=False)
             for mode, result in evaluation["modes"].items():
@@ -64,6 +69,7 @@ def main() -> None:
                             "algorithm": run.algorithm,
                             "task": run.task,
                             "mode": mode,
+                            "headline": mode == evaluation["headline_mode"],
                             "seed": int(seed),
                             "return": per_seed["mean"],
                             "win_rate": per_seed.get("win_rate", float("nan")),
@@ -81,9 +87,13 @@ def main() -> None:
         columns = ["run", "algorithm", "task", "step", "seed", "return", "win_rate"]
         pd.concat(all_curves)[columns].to_csv(folder / "curves.csv", index=False)
         pd.DataFrame(finals).to_csv(folder / "final.csv", index=False)
+        # marl-eval reads steps in file order: keys keep their order (no sort_keys)
+        document = export(params.get("figures", {}), runs, data)
+        (folder / "marl_eval.json").write_text(json.dumps(document, allow_nan=False) + "\n")
         publish(folder / "curves.csv", layout.RESULTS / "curves.csv")
         publish(folder / "final.csv", layout.RESULTS / "final.csv")
         publish(folder / "curves", layout.CURVE_PLOTS)
+        publish(folder / "marl_eval.json", layout.MARL_EVAL)
         write_json(layout.RESULTS / "metrics.json", metrics)
 
 

@@ -142,8 +142,13 @@ def pipeline_yaml(params: dict, runs: dict) -> dict:
     stages["aggregate"] = {
         "cmd": "python -m pipeline.aggregate",
         "deps": [*evaluations, *source_files("pipeline.aggregate")],
-        "params": ["runs"],
-        "outs": ["results/curves.csv", "results/final.csv", {"results/plots/curves": {"cache": False}}],
+        "params": ["runs", "figures"],  # figures: marl_eval.json groups runs by figure
+        "outs": [
+            "results/curves.csv",
+            "results/final.csv",
+            {"results/plots/curves": {"cache": False}},
+            {layout.MARL_EVAL.as_posix(): {"cache": False}},
+        ],
         "metrics": [{"results/metrics.json": {"cache": False}}],
     }
     figure_files = layout.figure_files(params.get("figures", {}))
@@ -178,9 +183,42 @@ def pipeline_yaml(params: dict, runs: dict) -> dict:
             "params": [f"comparisons.{name}", "figure_style", "profile", "profiles.${profile}"],
             "outs": in_git(layout.comparison_files(name, comparison)),
         }
+    stages["report"] = report_stage(params, stages)
     pngs = [f for stage in stages.values() for out in stage["outs"] for f in out if str(f).endswith(".png")]
-    plots = [{"results/plots/curves": {"x": "step", "y": "mean_return"}}, *pngs]
+    plots = [
+        {"results/plots/curves": {"x": "step", "y": "mean_return"}},
+        {(layout.REPORT / "final_scores.csv").as_posix(): {"x": "iqm", "y": "run", "template": "bar_horizontal"}},
+        *pngs,
+    ]
     return {"stages": stages, "plots": plots}
+
+
+def report_stage(params: dict, stages: dict) -> dict:
+    """The report reads the aggregate tables, every table and snapshot's data, every figure (it
+    links them and records their provenance) and claims.yaml."""
+    shown = [
+        next(iter(out)) if isinstance(out, dict) else out
+        for name, stage in stages.items()
+        if name == "figures" or name.startswith(("table-", "snapshot-", "compare-"))
+        for out in stage["outs"]
+    ]
+    report = layout.REPORT.as_posix()
+    return {
+        "cmd": "python -m pipeline.report",
+        "deps": [
+            "claims.yaml",
+            "results/final.csv",
+            "results/curves.csv",
+            *shown,
+            "pipeline/templates/report.html",
+            *source_files("pipeline.report"),
+        ],
+        # profiles: the page sets the profile in use beside the papers'. Claims name algorithms and
+        # tasks, but their settings never change a verdict (a renamed run changes final.csv).
+        "params": ["report", "profile", "profiles", "figures", "tables", "snapshots", "comparisons"],
+        "outs": in_git([f"{report}/{name}" for name in ("claims.md", "final_scores.csv", "index.html")]),
+        "metrics": [{f"{report}/{name}": {"cache": False}} for name in ("claims.json", "final_scores.json")],
+    }
 
 
 HEADER = """\

@@ -58,6 +58,10 @@ def draw_panel(ax, name: str, figure: dict, panel: dict) -> None:
         band = data[low].clip(lo, hi), data[high].clip(lo, hi)
         ax.fill_between(data["step"], *band, color=curve.get("color"), alpha=0.2, linewidth=0)
     ax.set(title=panel.get("title", panel["task"]), xlabel="Environment steps", ylabel=Y_LABELS[metric])
+    if metric in BOUNDS:  # a rate's whole range, so panels and figures compare at a glance
+        low_edge, high_edge = BOUNDS[metric]
+        margin = 0.02 * (high_edge - low_edge)
+        ax.set_ylim(low_edge - margin, high_edge + margin)
     ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
 
 

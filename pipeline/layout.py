@@ -10,6 +10,8 @@ CURVE_PLOTS = RESULTS / "plots" / "curves"
 STAGING = RESULTS / ".staging"  # stages build outputs here, then move them into place
 FIGURES = Path("figures")
 TABLES = RESULTS / "tables"
+MARL_EVAL = RESULTS / "marl_eval.json"  # every run in marl-eval's JSON layout (aggregate)
+REPORT = RESULTS / "report"  # claims, statistics and the report page (pipeline/report.py)
 SNAPSHOT_DATA = RESULTS / "snapshots"  # the data snapshot figures draw (positions, covariances, ...)
 
 

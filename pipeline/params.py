@@ -22,7 +22,7 @@ from pipeline.loops import Budget, training_env_seeds
 PARAMS_FILE = Path("params.yaml")
 SECTIONS = {
     "profile", "profiles", "seeds", "evaluation", "tasks", "algorithms", "runs", "figures",
-    "figure_style", "tables", "snapshots", "comparisons",
+    "figure_style", "tables", "snapshots", "comparisons", "report",
 }  # fmt: skip
 PROFILE_KEYS = ("seeds", "env_steps", "curve_interval", "curve_episodes", "eval_episodes")
 METRICS = ("return", "win_rate")  # what a learning-curve figure can draw

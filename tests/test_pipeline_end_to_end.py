@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from pipeline.params import resolve_runs
-from conftest import REPO, shrink, small_design
+from conftest import REPO, shrink, small_claims, small_design
 
 GENERATED = ("results", "figures", "dvc.lock", ".dvc/cache", ".dvc/tmp")
 
@@ -46,6 +46,8 @@ def built(tmp_path_factory):
 
     params = small_design(shrink(yaml.safe_load((root / "params.yaml").read_text())))
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    claims = small_claims(yaml.safe_load((root / "claims.yaml").read_text()))
+    (root / "claims.yaml").write_text(yaml.safe_dump(claims, sort_keys=False))
     sh([sys.executable, "-m", "pipeline.dvc_stages"], root)  # dvc.yaml for the small design
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
     sh(["git", "init", "-q"], root)
@@ -131,6 +133,24 @@ def test_repro_builds_figure_evaluations_and_metrics(built):
     ]
     assert extra == ["COMPLETED"] * len(runs)
     assert not (root / "results/.staging").exists()
+
+
+def test_repro_ends_with_the_report(built):
+    root, _, _, _, runs = built
+    verdicts = json.loads((root / "results/report/claims.json").read_text())
+    claims = verdicts["claims"]
+    assert set(claims) == {"vm3ac_fig6_groups", "iac_matrix_qmix_suboptimal", "iac_matrix_qmixs_optimal", "cn3", "cn3_absent"}
+    assert claims["cn3_absent"]["verdict"] == "no data yet"
+    assert all(c["verdict"] in ("reproduced", "not reproduced") for k, c in claims.items() if k != "cn3_absent")
+    assert claims["cn3"]["comparisons"] == 2
+    markdown = (root / "results/report/claims.md").read_text()
+    assert "missing: run maven-cooperative_navigation_n3, run si_moa-cooperative_navigation_n3" in markdown
+    scores = pd.read_csv(root / "results/report/final_scores.csv")
+    assert set(scores["run"]) == set(runs)
+    page = (root / "results/report/index.html").read_text()
+    assert page.count('<tr class="claim"') == 5 and '<img src="../../figures/harness/cn3_learners.png"' in page
+    document = json.loads((root / "results/marl_eval.json").read_text())
+    assert set(document["cn3_learners"]["cooperative_navigation_n3"]) == {"MADDPG", "MA-AC", "MA-SAC", "VM3-AC"}
 
 
 def test_second_repro_has_nothing_to_do(built):
