@@ -94,6 +94,7 @@ class TransitionReplay(_Storage):
         episode_limit: int,
     ):
         super().__init__(seeds, fields, copies)
+        self.request = capacity, copies, episode_limit
         self.limit = episode_limit
         self.rows = math.ceil(capacity / copies) + 1  # + the open row
         self.data = _allocate(fields, self.S, self.E, self.rows)
@@ -110,10 +111,18 @@ class TransitionReplay(_Storage):
         self._seed = torch.arange(self.S)[:, None].expand(self.S, self.E)
         self._copy = torch.arange(self.E)[None, :].expand(self.S, self.E)
 
+    @staticmethod
+    def bytes_needed(capacity: int, fields: dict[str, Field], copies: int, episode_limit: int) -> int:
+        """Bytes one seed's storage takes, known before it is allocated (the rings, the kept
+        final observations and final_slot; the per-copy counters are negligible)."""
+        rows = math.ceil(capacity / copies) + 1
+        finals = rows // episode_limit + 2
+        observed = {k: f for k, f in fields.items() if k in OBSERVED}
+        return copies * (rows * (nbytes(fields) + 4) + finals * nbytes(observed))
+
     @property
     def bytes_per_seed(self) -> int:
-        per_row = nbytes(self.fields) + 4  # + final_slot
-        return self.E * (self.rows * per_row + self.finals * nbytes(self.observed))
+        return self.bytes_needed(self.request[0], self.fields, *self.request[1:])
 
     def ready(self, batch_size: int) -> torch.Tensor:
         """Seeds ``[S]`` that hold at least one batch of closed rows."""
@@ -195,6 +204,7 @@ class EpisodeReplay(_Storage):
         episode_limit: int,
     ):
         super().__init__(seeds, fields, copies)
+        self.request = capacity, copies, episode_limit
         # capacity finished episodes are kept, plus one slot per copy for the episode under way
         self.capacity = capacity = capacity + copies
         self.data = _allocate(fields, self.S, capacity, episode_limit + 1, zero=True)
@@ -206,10 +216,16 @@ class EpisodeReplay(_Storage):
         self.next_slot = torch.full((self.S,), copies, dtype=torch.long)  # per seed's ring
         self.t = torch.zeros(self.S, copies, dtype=torch.long)  # row every copy writes next
 
+    @staticmethod
+    def bytes_needed(capacity: int, fields: dict[str, Field], copies: int, episode_limit: int) -> int:
+        """Bytes one seed's storage takes, known before it is allocated (the episodes, the
+        filled mask and the committed flag)."""
+        rows = episode_limit + 1
+        return (capacity + copies) * (rows * nbytes(fields) + (rows - 1) + 1)
+
     @property
     def bytes_per_seed(self) -> int:
-        rows = self.data[next(iter(self.data))].shape[2]
-        return self.capacity * (rows * nbytes(self.fields) + (rows - 1) + 1)
+        return self.bytes_needed(self.request[0], self.fields, *self.request[1:])
 
     def episodes(self) -> torch.Tensor:
         """Committed episodes per seed ``[S]``."""

@@ -101,7 +101,9 @@ def run_stages(run) -> dict:
                 *params,
                 *(["snapshots"] if run.snapshots else []),
             ],
-            "outs": [f"{folder}/curves.csv", checkpoints, *snapshots, f"{folder}/sacred"],
+            # sacred/ is written beside the outputs but not hashed: its start times and host
+            # differ on every run (.gitignore keeps it out of git)
+            "outs": [f"{folder}/curves.csv", checkpoints, *snapshots],
         },
         f"evaluate-{run.name}": {
             "cmd": f"python -m pipeline.evaluate {run.name}",
@@ -115,6 +117,17 @@ def run_stages(run) -> dict:
 def in_git(files: list[str]) -> list[dict]:
     """Outputs kept in git rather than DVC's cache (small files people read: figures, tables)."""
     return [{f: {"cache": False}} for f in files]
+
+
+def persistent(outs: list) -> list[dict]:
+    """Every output ``persist``: DVC then leaves a stage's previous outputs in place while it
+    runs, and the stage replaces them only when it succeeds (pipeline/staging.py), so a
+    rejected, failed or killed stage loses nothing."""
+    out = []
+    for entry in outs:
+        path, options = next(iter(entry.items())) if isinstance(entry, dict) else (entry, {})
+        out.append({path: {**options, "persist": True}})
+    return out
 
 
 def reading_stage(command: str, read: list, folder: str, params: list[str], outs: list[str]) -> dict:
@@ -184,6 +197,10 @@ def pipeline_yaml(params: dict, runs: dict) -> dict:
             "outs": in_git(layout.comparison_files(name, comparison)),
         }
     stages["report"] = report_stage(params, stages)
+    for stage in stages.values():
+        for kind in ("outs", "metrics"):
+            if kind in stage:
+                stage[kind] = persistent(stage[kind])
     pngs = [f for stage in stages.values() for out in stage["outs"] for f in out if str(f).endswith(".png")]
     plots = [
         {"results/plots/curves": {"x": "step", "y": "mean_return"}},

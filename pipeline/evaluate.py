@@ -12,11 +12,10 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict
 
-import torch
-
 from algorithms import learner
 from pipeline import layout
 from pipeline.build import build
+from pipeline.checkpoint_file import read_policy
 from pipeline.loops import evaluate
 from pipeline.params import Run, load_runs, run_from_argv
 from pipeline.staging import write_json
@@ -32,7 +31,7 @@ def load_checkpoints(run: Run) -> list[dict]:
             raise SystemExit(
                 f"evaluate: {path} is missing: train the run first (dvc repro train-{run.name})"
             )
-        ckpt = torch.load(path, weights_only=True)
+        ckpt = read_policy(path, run.name)
         if ckpt["family"] != run.family or ckpt["settings"] != asdict(run.settings):
             raise SystemExit(
                 f"evaluate: {path} was trained with other settings than params.yaml "

@@ -7,6 +7,7 @@ import torch
 
 from pipeline import layout
 from pipeline.build import build
+from pipeline.checkpoint_file import read_policy
 from pipeline.staging import publish
 
 
@@ -17,7 +18,7 @@ def load_snapshots(run, step: int) -> list[dict]:
         path = layout.snapshot(run.name, step, seed)
         if not path.exists():
             raise SystemExit(f"snapshot: {path} is missing: retrain the run (dvc repro train-{run.name})")
-        found.append(torch.load(path, weights_only=True))
+        found.append(read_policy(path, run.name))
     return found
 
 

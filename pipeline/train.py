@@ -16,7 +16,7 @@ import torch
 import envs
 from pipeline import layout
 from pipeline.build import build
-from pipeline.loops import evaluate
+from pipeline.loops import TooLarge, evaluate
 from pipeline.loops import train as train_all_seeds
 from pipeline.params import Run, load_runs, run_from_argv
 from pipeline.sacred_run import Experiment, observe
@@ -110,7 +110,10 @@ def main(argv: list[str] | None = None) -> None:
         def train_run(_run):
             _run.info.update(train(run, folder, _run.log_scalar))
 
-        ex.run()
+        try:
+            ex.run()
+        except TooLarge as err:  # before any training: one line, as a params error
+            raise SystemExit(f"train: {run.name}: {err}") from None
         for name in OUTPUTS:  # only after Sacred has written status COMPLETED
             if (folder / name).exists():  # snapshots only where params.yaml asks for them
                 publish(folder / name, layout.run_dir(run.name) / name)

@@ -230,3 +230,40 @@ def test_fig6_positions_are_those_of_the_kept_policies_replayed(built, monkeypat
     # the agents moved away from the centre they start at, and apart from each other
     agents = drawn[drawn["entity"] == "agent"]
     assert agents.groupby(["label", "seed"])["x"].std().gt(0).all()
+
+
+def snapshot_files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_rejected_value_through_dvc_repro_keeps_the_previous_outputs(built):
+    """`persist` outputs: DVC leaves them in place while the stage runs, and the stage stops
+    on the bad value before it writes anything."""
+    root, params, env, _, _ = built
+    probe = root / "results/runs/probe"
+    before = snapshot_files(probe)
+    assert {"curves.csv", "eval.json"} <= set(before) and any(k.startswith("sacred/") for k in before)
+    edited = yaml.safe_load((root / "params.yaml").read_text())
+    edited["runs"]["probe"]["hyper"] = {"beta": float("nan")}
+    (root / "params.yaml").write_text(yaml.safe_dump(edited, sort_keys=False))
+    try:
+        done = subprocess.run([sys.executable, "-m", "dvc", "repro", "train-probe"], cwd=root, env=env, capture_output=True, text=True)
+    finally:
+        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert done.returncode != 0
+    assert "params.yaml: algorithms.ma_ac.beta" in done.stderr or "runs.probe" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert snapshot_files(probe) == before
+    assert not (root / "results/.staging").exists()
+
+
+def test_a_forced_rebuild_on_an_unchanged_commit_leaves_the_tree_clean(built):
+    """What differs from run to run (Sacred's start times and host) is recorded but not hashed
+    into dvc.lock, and every output is rebuilt byte for byte."""
+    root, _, env, _, _ = built
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+    sh(git + ["add", "-A"], root)
+    sh(git + ["commit", "-qm", "built"], root)
+    sh([sys.executable, "-m", "dvc", "repro", "--force"], root, env)
+    # (the test's extra Sacred observer writes outside the pipeline, into extra_observer/)
+    assert sh(["git", "status", "--porcelain", "--", ".", ":!extra_observer"], root) == ""

@@ -5,10 +5,11 @@ nothing is stored twice, and each seed samples on its own."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 import envs
-from algorithms.storage import EpisodeReplay, Field, TransitionReplay, nbytes
+from algorithms.storage import STORAGES, EpisodeReplay, Field, TransitionReplay, nbytes
 
 S, E, N, OBS = 2, 3, 2, 4
 FIELDS = {
@@ -179,3 +180,17 @@ def test_latest_episodes_are_the_newest_in_order_without_a_draw():
     assert torch.equal(two, torch.tensor([4.0] * E + [7.0] * E).expand(S, 2 * E))
     trimmed = trim_episodes(batch)
     assert trimmed["filled"].shape[-1] == 3 and trimmed["obs"].shape[2] == 4  # + the final row
+
+
+@pytest.mark.parametrize("kind", sorted(STORAGES))
+def test_the_bytes_needed_before_allocation_are_those_allocated(kind):
+    """What the train stage checks against the free memory is what the storage then holds."""
+    fields = {"obs": Field((3, 5)), "state": Field((4,)), "action": Field((3, 2)), "reward": Field(()),
+              "terminated": Field((), torch.bool)}  # fmt: skip
+    storage = STORAGES[kind](range(2), 4000, fields, 3, 7)
+    held = [t for t in vars(storage).values() if isinstance(t, torch.Tensor)]
+    held += [t for group in ("data", "final") for t in getattr(storage, group, {}).values()]
+    allocated = sum(t.numel() * t.element_size() for t in held if t.dim() >= 2 and t.shape[0] == 2)
+    needed = STORAGES[kind].bytes_needed(4000, fields, 3, 7)
+    assert needed == storage.bytes_per_seed
+    assert 2 * needed == pytest.approx(allocated, rel=0.02)  # per-copy counters are not counted
