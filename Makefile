@@ -25,8 +25,15 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 dvc.yaml: setup
 	python -m pipeline.dvc_stages
 
+# JOBS=1 (default): `dvc repro`. JOBS=N: the same stages, N at a time on a Dask LocalCluster
+# (pipeline/parallel_repro.py), each with cores/N threads; the same dvc.lock as serially.
+JOBS ?= 1
 repro: dvc.yaml
+ifeq ($(JOBS),1)
 	dvc repro
+else
+	python -m pipeline.parallel_repro --jobs $(JOBS)
+endif
 
 # A published bundle of figures, tables, report and locks, with a SHA-256 manifest.
 BUNDLE ?= bundles/marl-repro-$(shell git rev-parse --short HEAD).tar.gz

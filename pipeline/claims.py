@@ -45,6 +45,7 @@ class Verdict:
     verdict: str
     detail: str  # the numbers that decided it, or what is missing
     values: dict = field(default_factory=dict)  # numbers for DVC metrics
+    lines: list[str] = field(default_factory=list)  # every comparison, where a test makes many
 
 
 # ---- results: what the report stage reads from results/ ---------------------------------------
@@ -122,7 +123,11 @@ def beats(results: Results, test: dict) -> Verdict:
     total = len(pairs) * len(test["tasks"])
     verdict = REPRODUCED if held == total else NOT_REPRODUCED
     head = f"{held}/{total} comparisons hold (IQM of final {test.get('metric', 'return')})"
-    return Verdict(verdict, "; ".join([head, *lines]), {"held": held, "comparisons": total})
+    failing = [line for line in lines if line.endswith("(fails)")]
+    if failing:
+        more = f"; and {len(failing) - 3} more" if len(failing) > 3 else ""
+        head += "; " + "; ".join(failing[:3]) + more
+    return Verdict(verdict, head, {"held": held, "comparisons": total}, lines)
 
 
 def best_among(results: Results, test: dict) -> Verdict:
@@ -253,7 +258,10 @@ KINDS = {
 
 def rule(test: dict) -> str:
     """The test in one line, as the report shows it."""
-    fields = ", ".join(f"{k}={v}" for k, v in test.items() if k != "kind")
+    def text(value) -> str:
+        return f"[{', '.join(map(str, value))}]" if isinstance(value, list) else str(value)
+
+    fields = ", ".join(f"{k}={text(v)}" for k, v in test.items() if k != "kind")
     return f"{test['kind']}({fields})"
 
 

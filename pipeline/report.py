@@ -19,7 +19,7 @@ from pipeline import layout
 from pipeline.claims import NO_DATA, REPRODUCED, VERDICTS, Results, load_claims, rule, verdict
 from pipeline.final_scores import interval_estimates
 from pipeline.params import load_runs
-from pipeline.provenance import lock_stages, package_versions, stage_inputs
+from pipeline.provenance import package_versions, pipeline_stages, stage_inputs
 from pipeline.report_page import artifacts, render_page
 from pipeline.staging import publish, staging, write_json
 
@@ -82,7 +82,8 @@ def checked_claims(claims: dict, results: Results, spent: dict) -> list[dict]:
     for cid, claim in claims.items():
         decided = verdict(claim, results)
         rows.append({"id": cid, "paper_numbers": None, "calibrated": None, **claim, "rule": rule(claim["test"]), "verdict": decided.verdict,
-                     "detail": decided.detail, "values": decided.values, "profile": spent["profile"]})  # fmt: skip
+                     "detail": decided.detail, "lines": decided.lines, "values": decided.values,
+                     "profile": spent["profile"]})  # fmt: skip
     return rows
 
 
@@ -125,7 +126,7 @@ def main() -> None:
     spent = budget(params)
     rows = checked_claims(claims, results, spent)
     scores = final_scores(results, settings)
-    stages = lock_stages()
+    stages = pipeline_stages()
     items = artifacts(params)
     for item in items:
         item["provenance"] = stage_inputs(stages, item["stage"])

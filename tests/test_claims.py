@@ -66,7 +66,8 @@ def test_beats_holds_only_when_every_comparison_does():
     close = finals({("a", "t"): [5, 6, 7], ("b", "t"): [1, 2, 3], ("c", "t"): [4, 6.5, 8]})
     decided = verdict(claim(**BEATS), results(close))  # IQM 6 vs 6.17: c is not beaten
     assert decided.verdict == NOT_REPRODUCED and decided.values["held"] == 1
-    assert "t: a 6 vs c 6.167, P(improvement) 0.44 (fails)" in decided.detail
+    assert decided.lines == ["t: a 6 vs b 2, P(improvement) 1.00", "t: a 6 vs c 6.167, P(improvement) 0.44 (fails)"]
+    assert decided.detail == "1/2 comparisons hold (IQM of final return); t: a 6 vs c 6.167, P(improvement) 0.44 (fails)"
 
 
 def test_beats_needs_the_probability_of_improvement_too():

@@ -267,3 +267,23 @@ def test_a_forced_rebuild_on_an_unchanged_commit_leaves_the_tree_clean(built):
     sh([sys.executable, "-m", "dvc", "repro", "--force"], root, env)
     # (the test's extra Sacred observer writes outside the pipeline, into extra_observer/)
     assert sh(["git", "status", "--porcelain", "--", ".", ":!extra_observer"], root) == ""
+
+
+def test_the_dask_build_gives_the_serial_builds_lock_and_outputs(built, tmp_path):
+    """The same tiny pipeline built by `python -m pipeline.parallel_repro --jobs 2` (a Dask
+    LocalCluster, one thread per stage): dvc.lock and every output as the serial build's."""
+    root, params, env, _, _ = built
+    twin = tmp_path / "twin"
+    twin.mkdir()
+    copy_repo(twin)
+    for name in ("params.yaml", "claims.yaml", "dvc.yaml"):
+        shutil.copy(root / name, twin / name)
+    sh(["git", "init", "-q"], twin)
+    log = sh([sys.executable, "-m", "pipeline.parallel_repro", "--jobs", "2"], twin, env)
+    assert "parallel_repro: stage train-probe finished" in log
+    assert (twin / "dvc.lock").read_text() == (root / "dvc.lock").read_text()
+    for folder in ("results", "figures"):
+        ours = {k: v for k, v in snapshot_files(root / folder).items() if "/sacred/" not in k and not k.startswith(".")}
+        theirs = {k: v for k, v in snapshot_files(twin / folder).items() if "/sacred/" not in k and not k.startswith(".")}
+        assert theirs == ours
+    assert "Running stage" not in sh([sys.executable, "-m", "dvc", "repro"], twin, env)

@@ -1,0 +1,163 @@
+"""`dvc repro` with independent stages running at the same time, on Dask.
+
+    python -m pipeline.parallel_repro --jobs 2                  # a LocalCluster on this machine
+    python -m pipeline.parallel_repro --scheduler tcp://host:8786   # any running Dask scheduler
+    python -m pipeline.parallel_repro --jobqueue cluster.yaml   # SLURM or PBS through dask-jobqueue
+
+DVC holds a repository lock while it reproduces, so concurrent `dvc repro` calls in one
+workspace fail. Here only this process talks to DVC, through its own API: it walks the stages
+in the order serial `dvc repro` does (DVC's plan), decides each one as `dvc repro` would (run it
+when it has changed, once the stages it reads from are done), runs its command on a Dask worker,
+and records every stage that ran as `dvc repro` does (DVC's commit: the hashes of its
+dependencies, params and outputs into dvc.lock, in the plan's order, and the outputs into the
+cache). Afterwards `dvc status` is clean and a plain `dvc repro` has nothing to do. A stage that
+fails, or whose worker dies, is named in one line and what depends on it is not run; what
+finished is recorded, so running this again finishes the rest.
+
+Every stage gets ``cores // jobs`` threads (OMP/MKL), so the stages running together do not
+oversubscribe the machine. The stages' numbers do not depend on their thread count (tested:
+the parallel build gives the serial build's dvc.lock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+LOGS = Path(".dvc/tmp/parallel")  # each stage's stdout and stderr
+
+
+def dvc_plan(repo):
+    """Every stage in the order serial `dvc repro` visits them, and what each reads from."""
+    from dvc.repo.reproduce import get_active_graph, plan_repro
+
+    graph = get_active_graph(repo.index.graph)
+    order = plan_repro(graph, list(repo.index.stages))
+    return order, {stage: set(graph.successors(stage)) for stage in order}
+
+
+def plan(root: Path) -> list[str]:
+    """The stages that have changed now (what `dvc status` lists), in the plan's order."""
+    from dvc.repo import Repo, lock_repo
+
+    with Repo(str(root)) as repo, lock_repo(repo):
+        order, _ = dvc_plan(repo)
+        return [stage.addressing for stage in order if stage.changed()]
+
+
+def stage_env(threads: int) -> dict:
+    """The environment a stage runs in: its thread budget, and the venv's tools first."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def run_stage(name: str, cmd: str, root: str, threads: int) -> tuple[str, int, float]:
+    """On a worker: the stage's command, its output into .dvc/tmp/parallel/<stage>.log."""
+    log = Path(root) / LOGS / f"{name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    with log.open("w") as out:
+        code = subprocess.run(cmd, shell=True, cwd=root, env=stage_env(threads), stdout=out, stderr=subprocess.STDOUT).returncode
+    return name, code, time.monotonic() - start
+
+
+def client_for(args):
+    """A Dask client: a LocalCluster of ``jobs`` workers, a given scheduler, or a jobqueue
+    cluster described by a YAML file (kind: slurm | pbs, jobs: N, and the cluster's own
+    arguments, e.g. cores, memory, walltime, queue, account)."""
+    from dask.distributed import Client, LocalCluster
+
+    if args.scheduler:
+        return Client(args.scheduler), args.threads or 1
+    if args.jobqueue:
+        import dask_jobqueue
+
+        config = yaml.safe_load(Path(args.jobqueue).read_text())
+        kinds = {"slurm": dask_jobqueue.SLURMCluster, "pbs": dask_jobqueue.PBSCluster}
+        if not isinstance(config, dict) or config.get("kind") not in kinds or not isinstance(config.get("jobs"), int):
+            raise SystemExit(f"parallel_repro: {args.jobqueue}: needs kind (slurm or pbs) and jobs (an integer)")
+        kind, jobs = kinds[config.pop("kind")], config.pop("jobs")
+        cluster = kind(**config)
+        cluster.scale(jobs=jobs)
+        return Client(cluster), args.threads or int(config.get("cores", 1))
+    cluster = LocalCluster(n_workers=args.jobs, threads_per_worker=1, processes=True, dashboard_address=None)
+    return Client(cluster), args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
+
+
+def reproduce(root: Path, client, threads: int) -> list[str]:
+    """Run what has changed; return the stages that failed (their dependents are not run)."""
+    from dask.distributed import as_completed
+    from dvc.repo import Repo, lock_repo
+
+    with Repo(str(root)) as repo, lock_repo(repo):  # held throughout, as dvc repro holds it
+        order, needs = dvc_plan(repo)
+        state = {stage: "waiting" for stage in order}  # -> running -> ran | skipped | failed | blocked
+        futures = {}
+
+        def decide() -> None:
+            """Stages whose upstream stages are all settled: run the changed ones."""
+            for stage in order:
+                if state[stage] != "waiting" or any(state[u] in ("waiting", "running") for u in needs[stage]):
+                    continue
+                if any(state[u] in ("failed", "blocked") for u in needs[stage]):
+                    state[stage] = "blocked"
+                elif stage.changed():
+                    state[stage] = "running"
+                    name = stage.addressing
+                    futures[client.submit(run_stage, name, stage.cmd, str(root), threads, key=f"stage-{name}", pure=False)] = stage
+                    print(f"parallel_repro: running {name}", file=sys.stderr)
+                else:
+                    state[stage] = "skipped"
+
+        decide()
+        pending = as_completed(list(futures))
+        while not pending.is_empty():
+            future = next(pending)
+            stage = futures[future]
+            try:
+                _, code, seconds = future.result()
+                problem = None if code == 0 else f"exit {code}; log: {LOGS / (stage.addressing + '.log')}"
+            except Exception as err:  # the worker died (KilledWorker) or the task could not run
+                problem, seconds = f"{type(err).__name__}: {err}".splitlines()[0], 0.0
+            state[stage] = "failed" if problem else "ran"
+            what = f"failed ({problem})" if problem else f"finished ({seconds:.0f} s)"
+            print(f"parallel_repro: stage {stage.addressing} {what}", file=sys.stderr)
+            known = set(futures)
+            decide()
+            for new in set(futures) - known:
+                pending.add(new)
+        for stage in order:  # in the plan's order, as dvc repro writes dvc.lock
+            if state[stage] == "ran":
+                repo.commit(stage.addressing, force=True)
+        return [stage.addressing for stage in order if state[stage] == "failed"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=int, default=2, help="LocalCluster workers (stages at once)")
+    where.add_argument("--scheduler", help="address of a running Dask scheduler")
+    where.add_argument("--jobqueue", help="YAML file describing a SLURM or PBS cluster")
+    parser.add_argument("--threads", type=int, help="threads per stage (default: cores / jobs)")
+    args = parser.parse_args(argv)
+    if args.jobs < 1 or (args.threads is not None and args.threads < 1):
+        raise SystemExit("parallel_repro: --jobs and --threads must be at least 1")
+    root = Path.cwd()
+    client, threads = client_for(args)
+    try:
+        failed = reproduce(root, client, threads)
+    finally:
+        client.close()
+    if failed:
+        raise SystemExit(f"parallel_repro: {len(failed)} stage(s) failed: {', '.join(failed)}; run again to finish")
+
+
+if __name__ == "__main__":
+    main()

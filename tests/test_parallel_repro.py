@@ -1,0 +1,93 @@
+"""The Dask build on a small DVC pipeline (a -> b, c -> d, e alone): it records the dvc.lock
+serial `dvc repro` records, leaves nothing to do, and a worker that dies mid-stage is named in
+one line and finished by the next build. The repository's own pipeline is compared serial
+against parallel in tests/test_pipeline_end_to_end.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dask
+import pytest
+import yaml
+
+from pipeline import parallel_repro
+
+WRITE = "python -c \"import sys, pathlib; pathlib.Path(sys.argv[2]).write_text(''.join(pathlib.Path(p).read_text() for p in sys.argv[3:]) + sys.argv[1])\""
+STAGES = {
+    "a": {"cmd": f"{WRITE} a a.txt", "params": ["n"], "outs": ["a.txt"]},
+    "b": {"cmd": f"{WRITE} b b.txt a.txt", "deps": ["a.txt"], "outs": ["b.txt"]},
+    "c": {"cmd": f"{WRITE} c c.txt a.txt", "deps": ["a.txt"], "outs": [{"c.txt": {"cache": False}}]},
+    "d": {"cmd": f"{WRITE} d d.txt b.txt c.txt", "deps": ["b.txt", "c.txt"], "outs": ["d.txt"]},
+    "e": {"cmd": f"{WRITE} e e.txt", "outs": ["e.txt"]},
+}
+
+
+def sh(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1")
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert not check or done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def project(root: Path, stages: dict = STAGES) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "params.yaml").write_text("n: 1\n")
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
+    sh(["git", "init", "-q"], root)
+    sh([sys.executable, "-m", "dvc", "init", "-q"], root)
+    return root
+
+
+@pytest.fixture
+def inside(monkeypatch):
+    def enter(root: Path) -> Path:
+        monkeypatch.chdir(root)
+        monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+        return root
+
+    return enter
+
+
+def test_the_parallel_build_records_what_the_serial_build_records(tmp_path, inside):
+    serial, parallel = project(tmp_path / "serial"), project(tmp_path / "parallel")
+    sh([sys.executable, "-m", "dvc", "repro"], serial)
+    inside(parallel)
+    parallel_repro.main(["--jobs", "2"])
+    assert (parallel / "dvc.lock").read_text() == (serial / "dvc.lock").read_text()
+    for name in ("a", "b", "c", "d", "e"):
+        assert (parallel / f"{name}.txt").read_bytes() == (serial / f"{name}.txt").read_bytes()
+    assert (parallel / "d.txt").read_text() == "ab" + "ac" + "d"
+    assert "Data and pipelines are up to date" in sh([sys.executable, "-m", "dvc", "status"], parallel).stdout
+    assert "Running stage" not in sh([sys.executable, "-m", "dvc", "repro"], parallel).stdout
+    # a changed param: a runs again; its output is the same bytes, so, as serially, nothing
+    # downstream runs, and both builds record the same dvc.lock
+    for root in (serial, parallel):
+        (root / "params.yaml").write_text("n: 2\n")
+    assert parallel_repro.plan(parallel) == ["a"]
+    sh([sys.executable, "-m", "dvc", "repro"], serial)
+    parallel_repro.main(["--jobs", "2"])
+    assert (parallel / "dvc.lock").read_text() == (serial / "dvc.lock").read_text()
+    assert parallel_repro.plan(parallel) == []
+
+
+def test_a_worker_that_dies_mid_stage_is_named_and_the_next_build_finishes(tmp_path, inside, capsys):
+    # b's command kills its Dask worker process the first time it runs
+    # (its parent is the shell running the command; the shell's parent is the worker)
+    kill = "os.kill(int(pathlib.Path(f'/proc/{os.getppid()}/stat').read_text().split()[3]), signal.SIGKILL)"
+    dies = f"python -c \"import os, pathlib, signal; m = pathlib.Path('died'); m.exists() or (m.touch(), {kill})\" && "
+    stages = {**STAGES, "b": {**STAGES["b"], "cmd": dies + STAGES["b"]["cmd"]}}
+    root = inside(project(tmp_path / "p", stages))
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), pytest.raises(SystemExit) as err:
+        parallel_repro.main(["--jobs", "2"])
+    assert str(err.value) == "parallel_repro: 1 stage(s) failed: b; run again to finish"
+    lines = [line for line in capsys.readouterr().err.splitlines() if "stage b failed" in line]
+    assert len(lines) == 1 and "KilledWorker" in lines[0]
+    assert not (root / "d.txt").exists()  # downstream of the failure: not run
+    assert {"a", "c", "e"} <= set(yaml.safe_load((root / "dvc.lock").read_text())["stages"])
+    parallel_repro.main(["--jobs", "2"])
+    assert parallel_repro.plan(root) == []
+    assert (root / "d.txt").read_text() == "ab" + "ac" + "d"
