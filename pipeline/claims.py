@@ -155,8 +155,8 @@ def modes_close(results: Results, test: dict) -> Verdict:
         ok = gap <= test["tolerance"]
         ok_all &= ok
         worst = max(worst, gap)
-        note = " (reference 0: decides nothing)" if not reference else ""
-        lines.append(f"{task}: {test['mode']} {_fmt(value)} vs {test['reference']} {_fmt(reference)}, gap {_fmt(gap)}{note}")
+        gap_text = f"gap {gap:.3g}" if reference else "no gap to a reference of 0: decides nothing"
+        lines.append(f"{task}: {test['mode']} {_fmt(value)} vs {test['reference']} {_fmt(reference)}, {gap_text}")
     verdict = REPRODUCED if ok_all else NOT_REPRODUCED
     return Verdict(verdict, "; ".join(lines), {"largest_relative_gap": worst})
 

@@ -86,7 +86,8 @@ def client_for(args):
         kind, jobs = kinds[config.pop("kind")], config.pop("jobs")
         cluster = kind(**config)
         cluster.scale(jobs=jobs)
-        return Client(cluster), args.threads or int(config.get("cores", 1))
+        # each Dask thread of a worker runs one stage: one thread per stage unless told
+        return Client(cluster), args.threads or 1
     cluster = LocalCluster(n_workers=args.jobs, threads_per_worker=1, processes=True, dashboard_address=None)
     return Client(cluster), args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
 
@@ -133,10 +134,19 @@ def reproduce(root: Path, client, threads: int) -> list[str]:
             decide()
             for new in set(futures) - known:
                 pending.add(new)
-        for stage in order:  # in the plan's order, as dvc repro writes dvc.lock
-            if state[stage] == "ran":
-                repo.commit(stage.addressing, force=True)
+        record([stage for stage in order if state[stage] == "ran"])
         return [stage.addressing for stage in order if state[stage] == "failed"]
+
+
+def record(stages: list) -> None:
+    """What `dvc repro` writes for each stage it ran (DVC's `commit --force`, done for all at
+    once): the hashes of its dependencies, params and outputs, the outputs into the cache, and
+    the stages' dvc.lock entries, in the plan's order."""
+    for stage in stages:
+        stage.save()
+        stage.commit()
+    if stages:
+        stages[0].dvcfile.dump_stages(stages, update_pipeline=False)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,6 +13,8 @@ Writes into ``results/report/``:
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from pipeline import layout
@@ -87,9 +89,17 @@ def checked_claims(claims: dict, results: Results, spent: dict) -> list[dict]:
     return rows
 
 
+def _finite(value):
+    """JSON has no infinity (a gap to a zero reference): such a number is written as null."""
+    return value if not isinstance(value, float) or math.isfinite(value) else None
+
+
 def claims_metrics(rows: list[dict], spent: dict) -> dict:
     summary = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
-    claims = {r["id"]: {"verdict": r["verdict"], "reproduced": int(r["verdict"] == REPRODUCED), **r["values"]} for r in rows}
+    claims = {
+        r["id"]: {"verdict": r["verdict"], "reproduced": int(r["verdict"] == REPRODUCED), **{k: _finite(v) for k, v in r["values"].items()}}
+        for r in rows
+    }
     return {"profile": spent["profile"], "budget": spent["used"], "summary": summary, "claims": claims}
 
 

@@ -119,7 +119,7 @@ def test_modes_close(tmp_path):
     table["mean"] = 0.0  # policies that never score agree trivially: that decides nothing
     write_csv(tmp_path, "tables/table1.csv", table)
     decided = verdict(claim(**test), results(finals({}), root=tmp_path))
-    assert decided.verdict == NOT_REPRODUCED and "reference 0: decides nothing" in decided.detail
+    assert decided.verdict == NOT_REPRODUCED and "no gap to a reference of 0: decides nothing" in decided.detail
 
 
 def test_a_missing_table_gives_no_data_yet(tmp_path):

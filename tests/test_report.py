@@ -98,3 +98,15 @@ def test_bad_report_settings_are_named(scratch, value, message):
         report.main()
     assert str(err.value) == f"params.yaml: {message}"
     assert not Path("results/report").exists()
+
+
+def test_a_claim_decided_on_policies_that_never_score_is_written(scratch):
+    """Table 1's gap to a zero reference is infinite: the metrics file holds null, not inf."""
+    tables = Path("results/tables")
+    tables.mkdir(parents=True)
+    pd.DataFrame({"mode": ["sampled", "zero"], "task": ["predator_prey_n2"] * 2, "mean": [0.0, 0.0]}).to_csv(
+        tables / "table1.csv", index=False
+    )
+    report.main()
+    claim = json.loads(Path("results/report/claims.json").read_text())["claims"]["vm3ac_table1_mean_z"]
+    assert claim == {"verdict": "not reproduced", "reproduced": 0, "largest_relative_gap": None}
