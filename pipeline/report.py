@@ -19,13 +19,13 @@ import pandas as pd
 
 from pipeline import layout
 from pipeline.claims import NO_DATA, REPRODUCED, VERDICTS, Results, load_claims, rule, verdict
+from pipeline.figures import PAPER_PROFILE
 from pipeline.final_scores import interval_estimates
 from pipeline.params import load_runs
 from pipeline.provenance import package_versions, pipeline_stages, stage_inputs
 from pipeline.report_page import artifacts, render_page
 from pipeline.staging import publish, staging, write_json
 
-PAPER_PROFILE = "paper"
 OUTPUTS = ("claims.json", "final_scores.csv", "final_scores.json", "claims.md", "index.html")
 
 
