@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0 "setuptools>=77.0.3,<82"
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[test]"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[test,tracking]"
 	# marl-eval, for the test that loads our export in it: id-marl-eval 0.0.4 pins pandas==1.4.4
 	# and neptune, which this environment cannot hold, and the modules the test imports need only
 	# numpy and colorama, so it is installed without its declared dependencies.

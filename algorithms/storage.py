@@ -68,6 +68,41 @@ class _Storage:
     def _at(self, active: torch.Tensor | None):
         raise NotImplementedError
 
+    # Rows are filled in order along RING_DIM of ``data`` and of the RING attributes (with the
+    # value an unwritten row holds); ``_rows_used`` is how far any copy has got.
+    RING_DIM: int
+    RING: dict[str, float | bool]
+
+    def _ring_size(self) -> int:
+        raise NotImplementedError
+
+    def _rows_used(self) -> int:
+        raise NotImplementedError
+
+    def __getstate__(self) -> dict:
+        """Pickled (a resume point, pipeline/resume.py) without the rows no copy has reached:
+        at the default profile most of a replay is still empty. Unwritten rows are never
+        sampled, so what they hold does not matter."""
+        state, used = dict(self.__dict__), self._rows_used()
+        state["data"] = {k: v.narrow(self.RING_DIM, 0, used).clone() for k, v in self.data.items()}
+        for name in self.RING:
+            state[name] = getattr(self, name).narrow(self.RING_DIM, 0, used).clone()
+        state["ring_size"] = self._ring_size()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        full, dim = state.pop("ring_size"), self.RING_DIM
+
+        def grow(part: torch.Tensor, fill) -> torch.Tensor:
+            whole = torch.full((*part.shape[:dim], full, *part.shape[dim + 1 :]), fill, dtype=part.dtype)
+            whole.narrow(dim, 0, part.shape[dim]).copy_(part)
+            return whole
+
+        state["data"] = {k: grow(v, 0) for k, v in state["data"].items()}
+        for name, fill in self.RING.items():
+            state[name] = grow(state[name], fill)
+        self.__dict__.update(state)
+
     def open(self, active: torch.Tensor | None = None, **given: torch.Tensor) -> None:
         """The observation part ``[S,E,...]`` of the row every (active) copy acts on next,
         with what the learner holds for the episode (``HELD``)."""
@@ -84,6 +119,8 @@ class TransitionReplay(_Storage):
     t. At a true termination ``next_<f>`` is the next episode's first row (finite, and unused:
     learners do not bootstrap there).
     """
+
+    RING_DIM, RING = 2, {"final_slot": -1}
 
     def __init__(
         self,
@@ -123,6 +160,12 @@ class TransitionReplay(_Storage):
     @property
     def bytes_per_seed(self) -> int:
         return self.bytes_needed(self.request[0], self.fields, *self.request[1:])
+
+    def _ring_size(self) -> int:
+        return self.rows
+
+    def _rows_used(self) -> int:
+        return min(self.rows, int(self.closed.max()) + 1)  # the closed rows and the open one
 
     def ready(self, batch_size: int) -> torch.Tensor:
         """Seeds ``[S]`` that hold at least one batch of closed rows."""
@@ -195,6 +238,8 @@ class EpisodeReplay(_Storage):
     sampleable when its episode ends (``committed``).
     """
 
+    RING_DIM, RING = 1, {"filled": False, "committed": False}
+
     def __init__(
         self,
         seeds: Sequence[int],
@@ -215,6 +260,7 @@ class EpisodeReplay(_Storage):
         self.slot = torch.arange(copies).expand(self.S, copies).clone()  # slot of every copy
         self.next_slot = torch.full((self.S,), copies, dtype=torch.long)  # per seed's ring
         self.t = torch.zeros(self.S, copies, dtype=torch.long)  # row every copy writes next
+        self.slots_used = copies  # slots below it have been written (a resume point keeps those)
 
     @staticmethod
     def bytes_needed(capacity: int, fields: dict[str, Field], copies: int, episode_limit: int) -> int:
@@ -226,6 +272,12 @@ class EpisodeReplay(_Storage):
     @property
     def bytes_per_seed(self) -> int:
         return self.bytes_needed(self.request[0], self.fields, *self.request[1:])
+
+    def _ring_size(self) -> int:
+        return self.capacity
+
+    def _rows_used(self) -> int:
+        return self.slots_used
 
     def episodes(self) -> torch.Tensor:
         """Committed episodes per seed ``[S]``."""
@@ -268,6 +320,7 @@ class EpisodeReplay(_Storage):
                 new = (new + 1) % self.capacity
             self.next_slot[k] = (new + 1) % self.capacity
             self.slot[k, e] = new
+            self.slots_used = max(self.slots_used, new + 1)
             self.committed[k, new] = False
             self.filled[k, new] = False
             self.t[k, e] = 0
@@ -299,6 +352,8 @@ class LatestEpisodes(EpisodeReplay):
     random draw. With ``replay_size = batch_size = env_copies`` and one episode per copy per
     update (``update_every: 1``, ``update_unit: episode``), that is exactly the batch the
     current policy has just played (PyMARL's parallel runner and its on-policy buffer)."""
+
+    RING = {**EpisodeReplay.RING, "finished": 0}
 
     def __init__(self, seeds, capacity, fields, copies, episode_limit):
         super().__init__(seeds, capacity, fields, copies, episode_limit)

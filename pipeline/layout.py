@@ -7,7 +7,9 @@ from pathlib import Path
 RESULTS = Path("results")
 RUNS = RESULTS / "runs"
 CURVE_PLOTS = RESULTS / "plots" / "curves"
-STAGING = RESULTS / ".staging"  # stages build outputs here, then move them into place
+STAGING = Path(".staging")  # stages build outputs here, then move them into place (outside
+# results/, so a killed stage leaves no half-written folder there)
+RESUME = Path(".resume")  # training resume points (pipeline/resume.py): outside DVC's outputs
 FIGURES = Path("figures")
 TABLES = RESULTS / "tables"
 MARL_EVAL = RESULTS / "marl_eval.json"  # every run in marl-eval's JSON layout (aggregate)

@@ -178,15 +178,43 @@ def check_fits(needed: int, seeds: int) -> None:
         )
 
 
-def train(
-    algo: Learner,
-    env,
-    seeds: Sequence[int],
-    budget: Budget,
-    on_curve: Callable[[dict[int, list[int]], dict[int, dict[str, float]]], None],
-) -> dict:
-    """Train every seed for ``budget.env_steps`` of its own env steps; returns what the storage
-    kept (for the record).
+class _ActionLog:
+    """Every (actions, acting) pair the environment was given, in order, kept in chunks of
+    preallocated arrays: a million small arrays would cost more as Python objects than as
+    numbers, and would pickle slowly."""
+
+    CHUNK = 4096
+
+    def __init__(self):
+        self.chunks: list[tuple[np.ndarray, np.ndarray]] = []
+        self.n = 0
+
+    def append(self, actions: np.ndarray, active: np.ndarray) -> None:
+        row = self.n % self.CHUNK
+        if row == 0:
+            self.chunks.append(
+                (np.empty((self.CHUNK, *actions.shape), actions.dtype), np.empty((self.CHUNK, *active.shape), bool))
+            )
+        chunk_actions, chunk_active = self.chunks[-1]
+        chunk_actions[row], chunk_active[row] = actions, active
+        self.n += 1
+
+    def __iter__(self):
+        for c, (actions, active) in enumerate(self.chunks):
+            for row in range(min(self.CHUNK, self.n - c * self.CHUNK)):
+                yield actions[row], active[row]
+
+
+class Training:
+    """Every seed of a run training in lockstep: the whole loop's state in one object.
+
+    ``advance`` runs one pass of the loop (the acting copies take a step, then an update phase
+    if one is due). A resume point (pipeline/resume.py) is this object pickled whole: learner
+    with optimisers and generators, storage, schedule, loss sums, pending curve points and the
+    learner's memory. The environment is the one part not pickled (Box2D's multiwalker and the
+    jitted SMAX batch cannot be): the object keeps every action it gave the environment, and
+    ``attach`` replays them on a fresh copy of the task, which ends in the same state because
+    the tasks are deterministic given their seeds and actions.
 
     Learning-curve points: ``on_curve(points, losses)`` with ``points[k]`` the curve steps
     (multiples of ``budget.curve_interval``, 0 included) that seed k reached, and ``losses[k]``
@@ -194,34 +222,48 @@ def train(
     changes (before an update phase, or at the end), so the policy the caller evaluates is the
     one that acted at that step.
     """
-    sched, spec, S, E = algo.settings, env.spec, len(seeds), algo.settings.env_copies
-    capacity = min(sched.replay_size, budget.env_steps)
-    kind, fields = STORAGES[algo.loop], algo.fields(spec)
-    check_fits(S * kind.bytes_needed(capacity, fields, E, spec.episode_limit), S)
-    storage = kind(seeds, capacity, fields, E, spec.episode_limit)
-    view, schedule, losses = _View(S), _Schedule(sched, S, E), _Losses()
-    interval = budget.curve_interval
-    pending: dict[int, list[int]] = {k: [0] for k in range(S)}
 
-    def report() -> None:
-        if pending:
-            on_curve(dict(pending), {k: losses.take(k) for k in pending})
-            pending.clear()
+    def __init__(self, algo: Learner, env, seeds: Sequence[int], budget: Budget):
+        sched, spec, S, E = algo.settings, env.spec, len(seeds), algo.settings.env_copies
+        capacity = min(sched.replay_size, budget.env_steps)
+        kind, fields = STORAGES[algo.loop], algo.fields(spec)
+        check_fits(S * kind.bytes_needed(capacity, fields, E, spec.episode_limit), S)
+        self.algo, self.env, self.budget = algo, env, budget
+        self.storage = kind(seeds, capacity, fields, E, spec.episode_limit)
+        self.view, self.schedule, self.losses = _View(S), _Schedule(sched, S, E), _Losses()
+        self.pending: dict[int, list[int]] = {k: [0] for k in range(S)}
+        self.reset_seeds = training_env_seeds(seeds, E)
+        self.played = _ActionLog()
+        view = self.view
+        obs, state, avail = env.reset(self.reset_seeds)
+        self.obs, self.state, self.avail = view(obs), view(state), view(avail)
+        self.memory = algo.begin_episodes(None, torch.ones(S, E, dtype=torch.bool), self.obs, self.state)
+        self.storage.open(obs=self.obs, state=self.state, avail=self.avail, **algo.record(self.memory))
+        self.t = torch.zeros(S, dtype=torch.long)  # each seed's env steps
+        self.done = torch.zeros(S, dtype=torch.bool)
+        self.ready = self.storage.ready(sched.batch_size)
 
-    obs, state, avail = env.reset(training_env_seeds(seeds, E))
-    obs, state, avail = view(obs), view(state), view(avail)
-    memory = algo.begin_episodes(None, torch.ones(S, E, dtype=torch.bool), obs, state)
-    storage.open(obs=obs, state=state, avail=avail, **algo.record(memory))
-    t = torch.zeros(S, dtype=torch.long)  # each seed's env steps
-    done = torch.zeros(S, dtype=torch.bool)
-    ready = storage.ready(sched.batch_size)
-    while not bool(done.all()):
-        acting = ~schedule.waiting & ~done[:, None]
-        t_before = t.clone()
+    @property
+    def finished(self) -> bool:
+        return bool(self.done.all())
+
+    def _report(self, on_curve) -> None:
+        if self.pending:
+            on_curve(dict(self.pending), {k: self.losses.take(k) for k in self.pending})
+            self.pending.clear()
+
+    def advance(self, on_curve) -> None:
+        """One pass of the loop; after the last (``finished``), the final curve points."""
+        algo, env, storage, view, schedule = self.algo, self.env, self.storage, self.view, self.schedule
+        sched, interval = algo.settings, self.budget.curve_interval
+        acting = ~schedule.waiting & ~self.done[:, None]
+        t, t_before = self.t, self.t.clone()
         if acting.any():
-            action, new_memory = algo.act(obs, state, avail, memory, EXPLORE, acting=acting)
-            memory = _keep(acting, new_memory, memory)
-            out = env.step(action.flatten(0, 1).numpy(), acting.flatten().numpy())
+            action, new_memory = algo.act(self.obs, self.state, self.avail, self.memory, EXPLORE, acting=acting)
+            memory = _keep(acting, new_memory, self.memory)
+            actions, active = action.flatten(0, 1).numpy(), acting.flatten().numpy()
+            self.played.append(actions, active)
+            out = env.step(actions, active)
             terminated, truncated = view(out.terminated), view(out.truncated)
             final = {"obs": view(out.next_obs), "state": view(out.next_state)}
             final["avail"] = view(out.next_avail)
@@ -235,28 +277,59 @@ def train(
                 terminated=terminated,
             )
             fresh = {"obs": view(out.obs), "state": view(out.state), "avail": view(out.avail)}
-            keep = {"obs": obs, "state": state, "avail": avail}
-            obs, state, avail = (_keep(acting, fresh[k], keep[k]) for k in ("obs", "state", "avail"))
+            keep = {"obs": self.obs, "state": self.state, "avail": self.avail}
+            self.obs, self.state, self.avail = (_keep(acting, fresh[k], keep[k]) for k in ("obs", "state", "avail"))
             ended = (terminated | truncated) & acting
             if ended.any():
-                memory = algo.begin_episodes(memory, ended, obs, state)
+                memory = algo.begin_episodes(memory, ended, self.obs, self.state)
+            self.memory = memory
             storage.open(acting, **fresh, **algo.record(memory))
             t += acting.sum(1)
             for k in (t // interval > t_before // interval).nonzero().flatten().tolist():
-                pending.setdefault(k, []).extend(
+                self.pending.setdefault(k, []).extend(
                     range((int(t_before[k]) // interval + 1) * interval, int(t[k]) + 1, interval)
                 )
-            done = t >= budget.env_steps
-            ready = storage.ready(sched.batch_size)  # unchanged while every copy waits
-            schedule.record(t, acting, ended, ready)
-        n = schedule.gradient_steps(t_before, t, done, ready)
+            self.done = t >= self.budget.env_steps
+            self.ready = storage.ready(sched.batch_size)  # unchanged while every copy waits
+            schedule.record(t, acting, ended, self.ready)
+        n = schedule.gradient_steps(t_before, t, self.done, self.ready)
         if n is not None:
-            report()
+            self._report(on_curve)
             for g in range(int(n.max())):
                 active = n > g
                 mask = None if bool(active.all()) else active
                 step_losses = algo.update(storage.sample(sched.batch_size, mask), mask)
-                losses.add(step_losses, active)
+                self.losses.add(step_losses, active)
             algo.end_phase(None if bool((n > 0).all()) else n > 0)
-    report()
-    return {"storage": type(storage).__name__, "bytes_per_seed": storage.bytes_per_seed}
+        if self.finished:
+            self._report(on_curve)
+
+    def record(self) -> dict:
+        """What the storage kept (for the record)."""
+        return {"storage": type(self.storage).__name__, "bytes_per_seed": self.storage.bytes_per_seed}
+
+    def __getstate__(self) -> dict:
+        return dict(self.__dict__, env=None)  # attach() gives it back
+
+    def attach(self, env) -> None:
+        """Give an unpickled Training a fresh copy of its task, brought to the state the
+        original was in by replaying every step it took."""
+        env.reset(self.reset_seeds)
+        for actions, active in self.played:
+            env.step(actions, active)
+        self.env = env
+
+
+def train(
+    algo: Learner,
+    env,
+    seeds: Sequence[int],
+    budget: Budget,
+    on_curve: Callable[[dict[int, list[int]], dict[int, dict[str, float]]], None],
+) -> dict:
+    """Train every seed for ``budget.env_steps`` of its own env steps (``Training``, without
+    resume points); returns what the storage kept (for the record)."""
+    training = Training(algo, env, seeds, budget)
+    while not training.finished:
+        training.advance(on_curve)
+    return training.record()

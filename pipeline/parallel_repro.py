@@ -22,6 +22,7 @@ the parallel build gives the serial build's dvc.lock).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -29,6 +30,9 @@ import time
 from pathlib import Path
 
 import yaml
+from tqdm import tqdm
+
+from pipeline.meter import PROGRESS_FILE_ENV
 
 LOGS = Path(".dvc/tmp/parallel")  # each stage's stdout and stderr
 
@@ -58,14 +62,52 @@ def stage_env(threads: int) -> dict:
     return env
 
 
+def progress_file(root: Path, name: str) -> Path:
+    """Where a training stage run here writes its progress (pipeline/meter.py)."""
+    return root / LOGS / f"{name}.progress.json"
+
+
 def run_stage(name: str, cmd: str, root: str, threads: int) -> tuple[str, int, float]:
     """On a worker: the stage's command, its output into .dvc/tmp/parallel/<stage>.log."""
     log = Path(root) / LOGS / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
+    progress = progress_file(Path(root), name)
+    progress.unlink(missing_ok=True)
+    env = dict(stage_env(threads), **{PROGRESS_FILE_ENV: str(progress)})
     start = time.monotonic()
     with log.open("w") as out:
-        code = subprocess.run(cmd, shell=True, cwd=root, env=stage_env(threads), stdout=out, stderr=subprocess.STDOUT).returncode
+        code = subprocess.run(cmd, shell=True, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
     return name, code, time.monotonic() - start
+
+
+class Board:
+    """One line per running stage on stderr (a tqdm bar each; quiet when stderr is not a
+    terminal): a training stage's env steps, speed, latest evaluation return and time left
+    from its progress file, any other stage's time so far."""
+
+    def __init__(self, root: Path):
+        self.root, self.bars = root, {}
+
+    def refresh(self, running: list[str]) -> None:
+        for name in set(self.bars) - set(running):
+            self.bars.pop(name).close()
+        for name in running:
+            bar = self.bars.get(name)
+            if bar is None:
+                bar = self.bars[name] = tqdm(desc=name, unit="step", disable=None, file=sys.stderr, leave=False, dynamic_ncols=True)
+            try:
+                status = json.loads(progress_file(self.root, name).read_text())
+            except (OSError, ValueError):  # not a training stage, or no progress yet
+                bar.refresh()
+                continue
+            bar.total = status["total"]
+            bar.n = status["steps"]
+            if status["eval_return"] is not None:
+                bar.set_postfix(eval_return=f"{status['eval_return']:.3g}", refresh=False)
+            bar.refresh()
+
+    def close(self) -> None:
+        self.refresh([])
 
 
 def client_for(args):
@@ -113,14 +155,12 @@ def reproduce(root: Path, client, threads: int) -> list[str]:
                     state[stage] = "running"
                     name = stage.addressing
                     futures[client.submit(run_stage, name, stage.cmd, str(root), threads, key=f"stage-{name}", pure=False)] = stage
-                    print(f"parallel_repro: running {name}", file=sys.stderr)
+                    tqdm.write(f"parallel_repro: running {name}", file=sys.stderr)
                 else:
                     state[stage] = "skipped"
 
-        decide()
-        pending = as_completed(list(futures))
-        while not pending.is_empty():
-            future = next(pending)
+        def settle(future) -> None:
+            """A stage's worker has returned (or died): record how, start what now can run."""
             stage = futures[future]
             try:
                 _, code, seconds = future.result()
@@ -129,11 +169,22 @@ def reproduce(root: Path, client, threads: int) -> list[str]:
                 problem, seconds = f"{type(err).__name__}: {err}".splitlines()[0], 0.0
             state[stage] = "failed" if problem else "ran"
             what = f"failed ({problem})" if problem else f"finished ({seconds:.0f} s)"
-            print(f"parallel_repro: stage {stage.addressing} {what}", file=sys.stderr)
+            tqdm.write(f"parallel_repro: stage {stage.addressing} {what}", file=sys.stderr)
             known = set(futures)
             decide()
             for new in set(futures) - known:
                 pending.add(new)
+
+        decide()
+        pending, board = as_completed(list(futures)), Board(root)
+        while not pending.is_empty():
+            finished = pending.next_batch(block=False)
+            for future in finished:
+                settle(future)
+            if not finished:
+                board.refresh([stage.addressing for stage in order if state[stage] == "running"])
+                time.sleep(0.5)
+        board.close()
         record([stage for stage in order if state[stage] == "ran"])
         return [stage.addressing for stage in order if state[stage] == "failed"]
 

@@ -22,7 +22,7 @@ from pipeline.loops import Budget, training_env_seeds
 PARAMS_FILE = Path("params.yaml")
 SECTIONS = {
     "profile", "profiles", "seeds", "evaluation", "tasks", "algorithms", "runs", "figures",
-    "figure_style", "tables", "snapshots", "comparisons", "report",
+    "figure_style", "tables", "snapshots", "comparisons", "report", "resume",
 }  # fmt: skip
 PROFILE_KEYS = ("seeds", "env_steps", "curve_interval", "curve_episodes", "eval_episodes")
 METRICS = ("return", "win_rate")  # what a learning-curve figure can draw
@@ -641,11 +641,24 @@ def _check_snapshot_rows(params: dict, runs: dict[str, Run]) -> None:
             _require(has(run.settings), f"snapshots.{name}.rows.{label}", f"{algorithm}'s policy has no covariance to draw")
 
 
+def resume_every(params: dict) -> int:
+    """``resume.every_env_steps.<profile>``: env steps between a run's resume points."""
+    section = _mapping(params.get("resume"), "resume")
+    _known_keys(section, ("every_env_steps",), "resume")
+    every = _mapping(section.get("every_env_steps"), "resume.every_env_steps")
+    for name in every:
+        _require(name in params["profiles"], f"resume.every_env_steps.{name}", "is not one of the profiles")
+    _positive_ints(every, "resume.every_env_steps", [params["profile"]])
+    return every[params["profile"]]
+
+
 def load_runs(path: Path = PARAMS_FILE) -> tuple[dict, dict[str, Run]]:
     """params.yaml read and checked, or SystemExit with one line naming the problem."""
     try:
         params = load(path)
-        return params, resolve_runs(params)
+        runs = resolve_runs(params)
+        resume_every(params)
+        return params, runs
     except ParamsError as err:
         raise SystemExit(f"params.yaml: {err}") from None
 

@@ -1,5 +1,6 @@
-"""Sacred experiments for the stages: a FileStorageObserver at a fixed folder that DVC tracks,
-plus one optional observer named by an environment variable (a lab's Sacred database)."""
+"""Sacred experiments for the stages: a FileStorageObserver at a fixed folder beside the run's
+outputs, plus one optional observer named by an environment variable (a lab's Sacred database:
+``HARNESS_SACRED_OBSERVER=postgresql://user@host/db``, ``mongodb://...`` or a folder)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,22 @@ EXTRA_OBSERVER_ENV = "HARNESS_SACRED_OBSERVER"
 RUN_ID = "train"  # fixed run folder: results/runs/<run>/sacred/train/
 
 
+SQL_SCHEMES = ("postgresql", "mysql", "mariadb", "sqlite")  # SQLAlchemy database URLs
+
+
 def extra_observer(url: str):
-    """``mongodb://...`` -> MongoObserver (needs pymongo); anything else -> a folder."""
-    if url.startswith("mongodb://") or url.startswith("mongodb+srv://"):
+    """``mongodb://...`` -> MongoObserver (needs pymongo); ``postgresql://...`` (or another
+    SQLAlchemy URL of SQL_SCHEMES, ``+driver`` allowed) -> Sacred's SQL observer with metrics
+    (needs the ``tracking`` extra); anything else -> a folder."""
+    scheme = url.split("://", 1)[0].split("+", 1)[0] if "://" in url else ""
+    if scheme == "mongodb":  # mongodb:// and mongodb+srv://
         from sacred.observers import MongoObserver
 
         return MongoObserver(url=url)
+    if scheme in SQL_SCHEMES:
+        from pipeline.sql_observer import SqlMetricsObserver
+
+        return SqlMetricsObserver(url)
     return FileStorageObserver(url)
 
 

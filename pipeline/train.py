@@ -7,7 +7,7 @@ Writes ``results/runs/<run>/{curves.csv, checkpoints/seed<k>.pt, sacred/train/}`
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -16,9 +16,11 @@ import torch
 import envs
 from pipeline import layout
 from pipeline.build import build
-from pipeline.loops import TooLarge, evaluate
-from pipeline.loops import train as train_all_seeds
-from pipeline.params import Run, load_runs, run_from_argv
+from pipeline.code_files import run_code, source_files
+from pipeline.loops import TooLarge, Training, evaluate
+from pipeline.meter import Meter
+from pipeline.params import Run, load_runs, resume_every, run_from_argv
+from pipeline.resume import ResumePoints, run_key, warn
 from pipeline.sacred_run import Experiment, observe
 from pipeline.staging import publish, staging
 
@@ -59,56 +61,96 @@ def run_config(run: Run) -> dict:
     }
 
 
-def train(run: Run, folder: Path, log_scalar=None) -> dict:
+@dataclass
+class Progress:
+    """What the stage gathers while training, beside the loop itself (saved in resume points)."""
+
+    rows: list = field(default_factory=list)  # (step, seed, return, win_rate)
+    snapshots: dict = field(default_factory=dict)  # (step, seed) -> that seed's policy then
+    metrics: list = field(default_factory=list)  # (name, value, step) as logged to Sacred
+
+
+def train(run: Run, folder: Path, log_scalar=None, resume: ResumePoints | None = None) -> dict:
     """Train all seeds of ``run``; write curves.csv and one checkpoint per seed into folder.
 
-    Returns what the Sacred run records as info (the storage and its size per seed)."""
+    With ``resume``, go on from the run's last resume point if there is one, and save points
+    as training goes. Returns what the Sacred run records as info (the storage and its size
+    per seed, and the env step training resumed from)."""
     S = len(run.seeds)
     algo, env = build(run, S * run.settings.env_copies)
     curve_seeds = run.evaluation.env_seeds(run.budget.curve_episodes)
     curve_env = envs.make_batched(run.task_id, S * len(curve_seeds), **run.task_kwargs)
     headline = type(algo).execution_modes(run.settings)[0]
-    rows = []
+    saved = resume.load() if resume else None
+    if saved:
+        training, progress = saved["training"], saved["progress"]
+        training.attach(env)
+        resume.saved_at = resumed_from = int(training.t.max())
+        warn(f"{run.name} goes on from env step {resumed_from} ({resume.path})")
+        for metric in progress.metrics if log_scalar else ():  # this Sacred run records it all
+            log_scalar(*metric)
+    else:
+        training, progress, resumed_from = Training(algo, env, run.seeds, run.budget), Progress(), 0
+
+    meter = Meter(run.name, run.budget.env_steps, resumed_from, log_scalar)
+
+    def log(name: str, value: float, step: int) -> None:
+        if log_scalar:
+            progress.metrics.append((name, value, step))
+            log_scalar(name, value, step)
 
     def on_curve(points, losses):
-        played = evaluate(algo, curve_env, run.seeds, curve_seeds, headline)
+        played = evaluate(training.algo, curve_env, run.seeds, curve_seeds, headline)
         returns = played.returns.mean(1)
         wins = played.won.mean(1) if env.spec.reports_wins else [float("nan")] * S
         for k, steps in points.items():
             seed = run.seeds[k]
             for step in set(steps) & set(run.snapshots):  # the policy that acted at that step
-                path = folder / "snapshots" / f"step{step}" / layout.checkpoint_name(seed)
-                save_checkpoint(path, run, seed, env.spec, algo.seed_state(k))
+                progress.snapshots[step, seed] = training.algo.seed_state(k)
             for step in steps:
-                rows.append((step, seed, float(returns[k]), float(wins[k])))
-                if log_scalar:
-                    log_scalar(f"return.seed{seed}", float(returns[k]), step)
-                    if env.spec.reports_wins:
-                        log_scalar(f"win_rate.seed{seed}", float(wins[k]), step)
+                progress.rows.append((step, seed, float(returns[k]), float(wins[k])))
+                log(f"return.seed{seed}", float(returns[k]), step)
+                if env.spec.reports_wins:
+                    log(f"win_rate.seed{seed}", float(wins[k]), step)
             for name, value in losses[k].items():
-                if log_scalar and value == value:  # NaN: no update since the last point
-                    log_scalar(f"{name}.seed{seed}", value, steps[-1])
+                if value == value:  # NaN: no update since the last point
+                    log(f"{name}.seed{seed}", value, steps[-1])
+        meter.curve_point(max(max(steps) for steps in points.values()), float(returns.mean()))
 
-    record = train_all_seeds(algo, env, run.seeds, run.budget, on_curve)
-    curves = pd.DataFrame(rows, columns=["step", "seed", "return", "win_rate"])
+    while not training.finished:
+        training.advance(on_curve)
+        meter.advance(int(training.t.min()))
+        if resume and resume.due(training.t):
+            resume.save({"training": training, "progress": progress}, int(training.t.max()))
+    meter.close()
+    if resume and resume.saved_at < int(training.t.max()):  # a kill from here on costs no training
+        resume.save({"training": training, "progress": progress}, int(training.t.max()))
+    curves = pd.DataFrame(progress.rows, columns=["step", "seed", "return", "win_rate"])
     curves.sort_values(["step", "seed"], kind="stable").to_csv(folder / "curves.csv", index=False)
+    for (step, seed), tensors in sorted(progress.snapshots.items()):
+        path = folder / "snapshots" / f"step{step}" / layout.checkpoint_name(seed)
+        save_checkpoint(path, run, seed, env.spec, tensors)
     for k, seed in enumerate(run.seeds):
         path = folder / "checkpoints" / layout.checkpoint_name(seed)
-        save_checkpoint(path, run, seed, env.spec, algo.seed_state(k))
-    return record
+        save_checkpoint(path, run, seed, env.spec, training.algo.seed_state(k))
+    points = {"resume_points": resume.written} if resume else {}
+    return {**training.record(), "resumed_from_env_step": resumed_from, **points}
 
 
 def main(argv: list[str] | None = None) -> None:
-    _, runs = load_runs()
+    params, runs = load_runs()
     run = run_from_argv(sys.argv[1:] if argv is None else argv, runs)
+    config = run_config(run)
+    code = source_files("pipeline.train", *run_code(run))
+    resume = ResumePoints(run.name, run_key(config, code), resume_every(params))
     with staging(f"{run.name}-train") as folder:
         ex = Experiment(f"train_{run.name}", base_dir=".", save_git_info=False)
         observe(ex, folder / "sacred")
-        ex.add_config(run_config(run))
+        ex.add_config(config)
 
         @ex.main
         def train_run(_run):
-            _run.info.update(train(run, folder, _run.log_scalar))
+            _run.info.update(train(run, folder, _run.log_scalar, resume))
 
         try:
             ex.run()
@@ -117,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
         for name in OUTPUTS:  # only after Sacred has written status COMPLETED
             if (folder / name).exists():  # snapshots only where params.yaml asks for them
                 publish(folder / name, layout.run_dir(run.name) / name)
+    resume.discard()  # published: a rerun now trains afresh, as DVC asked for a new run
 
 
 if __name__ == "__main__":

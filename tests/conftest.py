@@ -149,6 +149,7 @@ def shrink(params: dict) -> dict:
     params["profiles"]["smoke"] = {
         "seeds": 3, "env_steps": 50, "curve_interval": 25, "curve_episodes": 1, "eval_episodes": 2
     }  # fmt: skip
+    params["resume"]["every_env_steps"]["smoke"] = 20  # points at steps 20 and 40, and the end
     for snapshot in params.get("snapshots", {}).values():  # `every` stays; lists keep two steps
         step = snapshot["step"]["smoke"]
         snapshot["step"]["smoke"] = step if step == "every" else [0, 50] if isinstance(step, list) else 50

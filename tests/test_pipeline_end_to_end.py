@@ -132,7 +132,7 @@ def test_repro_builds_figure_evaluations_and_metrics(built):
         json.loads(p.read_text())["status"] for p in (root / "extra_observer").glob("*/run.json")
     ]
     assert extra == ["COMPLETED"] * len(runs)
-    assert not (root / "results/.staging").exists()
+    assert not (root / ".staging").exists()
 
 
 def test_repro_ends_with_the_report(built):
@@ -254,7 +254,7 @@ def test_a_rejected_value_through_dvc_repro_keeps_the_previous_outputs(built):
     assert "params.yaml: algorithms.ma_ac.beta" in done.stderr or "runs.probe" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
     assert snapshot_files(probe) == before
-    assert not (root / "results/.staging").exists()
+    assert not (root / ".staging").exists()
 
 
 def test_a_forced_rebuild_on_an_unchanged_commit_leaves_the_tree_clean(built):
@@ -281,6 +281,10 @@ def test_the_dask_build_gives_the_serial_builds_lock_and_outputs(built, tmp_path
     sh(["git", "init", "-q"], twin)
     log = sh([sys.executable, "-m", "pipeline.parallel_repro", "--jobs", "2"], twin, env)
     assert "parallel_repro: stage train-probe finished" in log
+    # the progress the build's one line per running stage reads (pipeline/meter.py)
+    progress = json.loads((twin / ".dvc/tmp/parallel/train-probe.progress.json").read_text())
+    env_steps = params["profiles"]["smoke"]["env_steps"]
+    assert progress["steps"] == progress["total"] == env_steps and progress["steps_per_second"] > 0
     assert (twin / "dvc.lock").read_text() == (root / "dvc.lock").read_text()
     for folder in ("results", "figures"):
         ours = {k: v for k, v in snapshot_files(root / folder).items() if "/sacred/" not in k and not k.startswith(".")}

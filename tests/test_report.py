@@ -78,7 +78,7 @@ def test_a_bad_claim_stops_in_one_line_and_keeps_the_previous_report(scratch, ca
     message = str(err.value)
     assert message == "claims.yaml: claims.vm3ac_fig3_mi_baselines_beat_ma_ac.test.baselines: unknown algorithm 'qmix_9'"
     assert {p.name: p.read_bytes() for p in Path("results/report").iterdir()} == before
-    assert not Path("results/.staging").exists()
+    assert not Path(".staging").exists()
 
 
 def test_missing_aggregate_results_stop_before_anything_is_written(scratch):

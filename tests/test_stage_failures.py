@@ -21,11 +21,11 @@ def test_training_crash_leaves_no_outputs_and_no_staging(workdir, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("simulated crash in the middle of training")
 
-    monkeypatch.setattr(train, "train_all_seeds", crash)
+    monkeypatch.setattr(train.Training, "advance", crash)
     with pytest.raises(RuntimeError, match="simulated crash"):
         train.main(["vm3ac-cooperative_navigation_n3"])
     assert not (workdir / "results/runs").exists()
-    assert not (workdir / "results/.staging").exists()
+    assert not (workdir / ".staging").exists()
 
 
 def test_evaluation_crash_keeps_the_previous_eval_json_whole(workdir, monkeypatch):

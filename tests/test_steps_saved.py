@@ -157,7 +157,7 @@ def test_the_stage_writes_the_table_and_the_figure(workdir):
     assert table.loc["SIAQ", "steps_saved_note"] == "not reached (2/3 seeds)"
     md = (workdir / "results/tables/fig7.md").read_text()
     assert "not reached (2/3 seeds)" in md and "235 (implied)" in md and "| IAC " in md
-    assert not (workdir / "results/.staging").exists()
+    assert not (workdir / ".staging").exists()
 
 
 def test_a_threshold_not_a_number_stops_with_one_line_and_writes_nothing(workdir, tiny_params):

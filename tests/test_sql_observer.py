@@ -1,0 +1,76 @@
+"""A lab's shared Sacred database: a real PostgreSQL server started for the test (Debian's
+`postgresql` package; .ci/run installs it), a training stage pointed at it through
+HARNESS_SACRED_OBSERVER, and the run's config, metrics and status read back with SQL."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from pipeline import train
+
+RUN = "vm3ac-cooperative_navigation_n3"
+
+
+def server_binaries() -> str | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    return os.path.dirname(found[-1]) if found else None
+
+
+@pytest.fixture
+def postgres():
+    """A PostgreSQL server on a Unix socket in a fresh folder; yields its SQLAlchemy URL."""
+    bindir = server_binaries()
+    if bindir is None:
+        pytest.skip("PostgreSQL's server is not installed (apt-get install postgresql; .ci/run does it)")
+    folder = Path(tempfile.mkdtemp(prefix="harness-pg-"))  # not under pytest's folder: the
+    as_user = []  # server's user must reach it
+    if os.geteuid() == 0:  # the server refuses to run as root: Debian's package adds `postgres`
+        shutil.chown(folder, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, log = folder / "data", folder / "server.log"
+
+    def pg(*args):
+        done = subprocess.run([*as_user, *args], capture_output=True, text=True)
+        assert done.returncode == 0, f"{' '.join(args)}: {done.stdout} {done.stderr}"
+
+    pg(f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U", "lab", "--no-sync")
+    options = f"-k {folder} -c listen_addresses='' -p 5439 -F"
+    pg(f"{bindir}/pg_ctl", "-D", str(data), "-l", str(log), "-o", options, "-w", "start")
+    try:
+        yield f"postgresql+psycopg2://lab@/postgres?host={folder}&port=5439"
+    finally:
+        pg(f"{bindir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(folder)
+
+
+def test_a_training_run_is_recorded_in_a_real_postgresql_database(postgres, tmp_path, monkeypatch, tiny_params):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params))
+    monkeypatch.setenv("HARNESS_SACRED_OBSERVER", postgres)
+    train.main([RUN])
+    train.main([RUN])  # a second run gets its own row and metrics
+    engine = sa.create_engine(postgres)
+    with engine.connect() as db:
+        runs = db.execute(sa.text("SELECT run_id, status, config, info FROM run ORDER BY id")).all()
+        assert [r.status for r in runs] == ["COMPLETED", "COMPLETED"]
+        assert len({r.run_id for r in runs}) == 2
+        config = json.loads(runs[0].config)
+        assert config["run"] == RUN and config["seeds"] == [0, 1, 2]
+        assert json.loads(runs[0].info)["storage"] == "TransitionReplay"
+        curve = db.execute(
+            sa.text("SELECT step, value FROM metric WHERE run_id = :run AND name = 'return.seed0' ORDER BY step"),
+            {"run": runs[1].run_id},
+        ).all()
+    ours = json.loads((tmp_path / f"results/runs/{RUN}/sacred/train/metrics.json").read_text())["return.seed0"]
+    assert [step for step, _ in curve] == ours["steps"] == [0, 25, 50]
+    assert [value for _, value in curve] == pytest.approx(ours["values"])
