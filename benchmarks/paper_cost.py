@@ -2,7 +2,7 @@
 
     python -m benchmarks.paper_cost [--figure fig3] [--env-steps 600] [--seeds 7]
 
-For every run a figure implies, the run's learner trains its seeds together (the papers' 7 by
+For every run the pipeline trains (or only those a figure draws, with ``--figure``), the run's learner trains its seeds together (the papers' 7 by
 default) for ``--env-steps`` steps per seed, with learning starting after a tenth of them so the
 window holds the algorithm's own update schedule (env steps and gradient steps in its ratio);
 the learning-curve evaluations are left out. The time per env step (all seeds together) times the
@@ -101,31 +101,38 @@ def episode_learner_cost(run, env_steps: int, paper_steps: int) -> tuple[float, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--figure", default="fig3")
+    parser.add_argument("--figure", help="only the runs this figure draws (default: every run)")
     parser.add_argument("--env-steps", type=int, default=600)
     parser.add_argument("--seeds", type=int, default=None, help="first n of params.yaml's seeds")
     args = parser.parse_args()
     params, runs = load_runs()
-    figure = params["figures"][args.figure]
+    if args.figure:
+        figure = params["figures"][args.figure]
+        names = [run_of(c["algorithm"], p["task"]) for p in figure["panels"].values() for c in figure["curves"].values()]
+    else:
+        names = list(runs)
     seeds = tuple(params["seeds"][: args.seeds])
     paper_steps = params["profiles"]["paper"]["env_steps"]
-    print(f"{args.figure}: {len(seeds)} seeds together, {args.env_steps} env steps measured, "
-          f"extrapolated to {paper_steps:,} steps per seed")
-    print(f"{'run':42} {'ms/step':>8} {'paper h':>8}")
-    total = 0.0
-    for panel in figure["panels"].values():
-        for curve in figure["curves"].values():
-            run = dataclasses.replace(runs[run_of(curve["algorithm"], panel["task"])], seeds=seeds)
-            if learner(run.family).loop == "transitions":
-                per_step = seconds_per_step(run, args.env_steps)
-                hours = per_step * paper_steps / 3600
-                extra = ""
-            else:
-                per_step, per_update, length, hours = episode_learner_cost(run, args.env_steps, paper_steps)
-                extra = f"  (no updates; update {per_update:.2f} s on episodes of {length} steps)"
-            total += hours
-            print(f"{run.name:42} {per_step * 1e3:8.1f} {hours:8.1f}{extra}", flush=True)
-    print(f"total training: {total:.0f} h on this machine, one run after another")
+    threads = torch.get_num_threads()
+    print(f"{args.figure or 'every run'}: {len(seeds)} seeds together, {args.env_steps} env steps measured, "
+          f"extrapolated to {paper_steps:,} steps per seed; {threads} torch thread(s), so CPU-hours = hours x {threads}")
+    print(f"{'run':46} {'ms/step':>8} {'paper h':>8}")
+    per_family: dict[str, float] = {}
+    for name in dict.fromkeys(names):
+        run = dataclasses.replace(runs[name], seeds=seeds)
+        if learner(run.family).loop == "transitions":
+            per_step = seconds_per_step(run, args.env_steps)
+            hours = per_step * paper_steps / 3600
+            extra = ""
+        else:
+            per_step, per_update, length, hours = episode_learner_cost(run, args.env_steps, paper_steps)
+            extra = f"  (no updates; update {per_update:.2f} s on episodes of {length} steps)"
+        per_family[run.family] = per_family.get(run.family, 0.0) + hours
+        print(f"{run.name:46} {per_step * 1e3:8.1f} {hours:8.1f}{extra}", flush=True)
+    print("per family (hours):", ", ".join(f"{f} {h:.1f}" for f, h in sorted(per_family.items(), key=lambda x: -x[1])))
+    total = sum(per_family.values())
+    print(f"total training: {total:.0f} h on this machine one run after another, {total * threads:.0f} CPU-hours "
+          "(curve and final evaluations on top)")
 
 
 if __name__ == "__main__":

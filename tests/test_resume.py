@@ -15,6 +15,7 @@ from envs.registry import TASKS
 from pipeline import resume, train
 from pipeline.build import build
 from pipeline.loops import Budget, Training
+from pipeline.staging import publish
 from pipeline.params import resolve_runs
 
 RUN = "vm3ac-cooperative_navigation_n3"
@@ -157,3 +158,25 @@ def test_a_training_pickled_and_replayed_on_a_fresh_task_goes_on_identically(tas
 
 def ignore(points, losses) -> None:
     pass
+
+
+def test_a_kill_between_two_published_outputs_is_finished_by_the_next_run(workdir, monkeypatch):
+    """Outputs are moved into place one at a time; the finished run's point outlives them, so a
+    run killed in between is redone from its last step, with no training."""
+    train.main([RUN])
+    uninterrupted = outputs(workdir)
+    moved = []
+
+    def publish_one_then_die(staged, destination):
+        if moved:
+            raise Killed("between two outputs")
+        moved.append(destination)
+        publish(staged, destination)
+
+    with monkeypatch.context() as m:
+        m.setattr(train, "publish", publish_one_then_die)
+        with pytest.raises(Killed):
+            train.main([RUN])
+    train.main([RUN])
+    assert info(workdir)["resumed_from_env_step"] == 50  # the run's last step: nothing retrained
+    assert outputs(workdir) == uninterrupted
