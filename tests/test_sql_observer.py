@@ -47,7 +47,7 @@ def postgres():
     options = f"-k {folder} -c listen_addresses='' -p 5439 -F"
     pg(f"{bindir}/pg_ctl", "-D", str(data), "-l", str(log), "-o", options, "-w", "start")
     try:
-        yield f"postgresql+psycopg2://lab@/postgres?host={folder}&port=5439"
+        yield f"postgresql://lab@/postgres?host={folder}&port=5439"  # the README's form
     finally:
         pg(f"{bindir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop")
         shutil.rmtree(folder)
