@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import psutil
 import torch
 from torch.utils._pytree import tree_map
 
@@ -163,21 +162,6 @@ class _Losses:
         return out
 
 
-class TooLarge(Exception):
-    """A run whose storage would not fit in this machine's memory (refused before training)."""
-
-
-def check_fits(needed: int, seeds: int) -> None:
-    """Refuse storage larger than the memory available now: allocating it would get the
-    process killed by the kernel mid-training, with no message."""
-    available = psutil.virtual_memory().available
-    if needed > available:
-        raise TooLarge(
-            f"its replay storage needs {needed / 2**30:.1f} GiB ({seeds} seeds) and {available / 2**30:.1f} GiB "
-            "of memory is available: lower the algorithm's replay_size, the profile's seeds or the task's size"
-        )
-
-
 class _ActionLog:
     """Every (actions, acting) pair the environment was given, in order, kept in chunks of
     preallocated arrays: a million small arrays would cost more as Python objects than as
@@ -227,7 +211,6 @@ class Training:
         sched, spec, S, E = algo.settings, env.spec, len(seeds), algo.settings.env_copies
         capacity = min(sched.replay_size, budget.env_steps)
         kind, fields = STORAGES[algo.loop], algo.fields(spec)
-        check_fits(S * kind.bytes_needed(capacity, fields, E, spec.episode_limit), S)
         self.algo, self.env, self.budget = algo, env, budget
         self.storage = kind(seeds, capacity, fields, E, spec.episode_limit)
         self.view, self.schedule, self.losses = _View(S), _Schedule(sched, S, E), _Losses()

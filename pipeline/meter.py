@@ -5,13 +5,14 @@ the same numbers as one JSON object there, rewritten about once a second."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
 from tqdm import tqdm
+
+from pipeline.staging import write_json
 
 PROGRESS_FILE_ENV = "HARNESS_PROGRESS_FILE"
 
@@ -57,9 +58,7 @@ class Meter:
     def write(self) -> None:
         rate = self.rate()
         status = {"steps": self.steps, "total": self.total, "steps_per_second": rate, "eval_return": self.eval_return}
-        tmp = self.file.with_name(f".{self.file.name}.tmp")
-        tmp.write_text(json.dumps(status))
-        os.replace(tmp, self.file)  # a reader never sees half of it
+        write_json(self.file, status)  # through a temporary file: a reader never sees half of it
         self.written = time.monotonic()
 
     def close(self) -> None:

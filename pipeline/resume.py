@@ -60,8 +60,9 @@ class ResumePoints:
     def due(self, t: torch.Tensor) -> bool:
         return int(t.max()) // self.every > self.saved_at // self.every
 
-    def save(self, payload, at: int) -> int:
-        """Write ``payload`` as the run's point (replacing the previous one whole); its size."""
+    def save(self, payload, at: int) -> None:
+        """Write ``payload`` as the run's point (replacing the previous one whole) and count
+        what it cost in ``written``."""
         began = time.monotonic()
         data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -79,7 +80,6 @@ class ResumePoints:
         self.written["points"] += 1
         self.written["seconds"] += time.monotonic() - began
         self.written["last_bytes"] = self.path.stat().st_size
-        return len(data)
 
     def load(self):
         """The run's last point, or None if there is none or it cannot be trusted (warned)."""

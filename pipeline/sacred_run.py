@@ -22,19 +22,46 @@ RUN_ID = "train"  # fixed run folder: results/runs/<run>/sacred/train/
 SQL_SCHEMES = ("postgresql", "mysql", "mariadb", "sqlite")  # SQLAlchemy database URLs
 
 
+def _unreachable(url: str, err: Exception) -> SystemExit:
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return SystemExit(f"{EXTRA_OBSERVER_ENV}: cannot reach {url}: {type(err).__name__}: {first}")
+
+
 def extra_observer(url: str):
     """``mongodb://...`` -> MongoObserver (needs pymongo); ``postgresql://...`` (or another
     SQLAlchemy URL of SQL_SCHEMES, ``+driver`` allowed) -> Sacred's SQL observer with metrics
-    (needs the ``tracking`` extra); anything else -> a folder."""
+    (needs the ``tracking`` extra); anything else without ``://`` -> a folder.
+
+    The database is reached here, before the run starts: a misspelt scheme would otherwise make
+    a local folder named after it, and an unreachable server a traceback from inside Sacred."""
     scheme = url.split("://", 1)[0].split("+", 1)[0] if "://" in url else ""
     if scheme == "mongodb":  # mongodb:// and mongodb+srv://
-        from sacred.observers import MongoObserver
-
+        try:
+            import pymongo
+            from sacred.observers import MongoObserver
+        except ImportError as err:
+            raise SystemExit(f"{EXTRA_OBSERVER_ENV}: {url} needs pymongo ({err})") from None
+        try:
+            pymongo.MongoClient(url, serverSelectionTimeoutMS=5000).admin.command("ping")
+        except Exception as err:
+            raise _unreachable(url, err) from None
         return MongoObserver(url=url)
     if scheme in SQL_SCHEMES:
+        import sqlalchemy as sa
+
         from pipeline.sql_observer import SqlMetricsObserver
 
-        return SqlMetricsObserver(url)
+        try:
+            shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+            observer = SqlMetricsObserver(url)
+            with observer.engine.connect():
+                pass
+        except Exception as err:  # a bad URL, a missing driver, a server that does not answer
+            raise _unreachable(locals().get("shown", url), err) from None
+        return observer
+    if scheme:
+        known = ", ".join(("mongodb", *SQL_SCHEMES))
+        raise SystemExit(f"{EXTRA_OBSERVER_ENV}: unknown scheme {scheme!r} in {url} (known: {known}; or a folder path)")
     return FileStorageObserver(url)
 
 

@@ -17,7 +17,8 @@ import envs
 from pipeline import layout
 from pipeline.build import build
 from pipeline.code_files import run_code, source_files
-from pipeline.loops import TooLarge, Training, evaluate
+from pipeline.loops import Training, evaluate
+from pipeline.memory import TooLarge
 from pipeline.meter import Meter
 from pipeline.params import Run, load_runs, resume_every, run_from_argv
 from pipeline.resume import ResumePoints, run_key, warn
@@ -77,7 +78,7 @@ def train(run: Run, folder: Path, log_scalar=None, resume: ResumePoints | None =
     as training goes. Returns what the Sacred run records as info (the storage and its size
     per seed, and the env step training resumed from)."""
     S = len(run.seeds)
-    algo, env = build(run, S * run.settings.env_copies)
+    algo, env = build(run, S * run.settings.env_copies, run.budget.env_steps)
     curve_seeds = run.evaluation.env_seeds(run.budget.curve_episodes)
     curve_env = envs.make_batched(run.task_id, S * len(curve_seeds), **run.task_kwargs)
     headline = type(algo).execution_modes(run.settings)[0]

@@ -74,3 +74,26 @@ def test_a_training_run_is_recorded_in_a_real_postgresql_database(postgres, tmp_
     ours = json.loads((tmp_path / f"results/runs/{RUN}/sacred/train/metrics.json").read_text())["return.seed0"]
     assert [step for step, _ in curve] == ours["steps"] == [0, 25, 50]
     assert [value for _, value in curve] == pytest.approx(ours["values"])
+
+
+@pytest.mark.parametrize(
+    "url, says",
+    [
+        # nothing listens on port 1: refused at once
+        ("postgresql://lab:secret@127.0.0.1:1/lab", "HARNESS_SACRED_OBSERVER: cannot reach postgresql://lab:***@127.0.0.1:1/lab: OperationalError: "),
+        ("postgresq://lab@127.0.0.1/lab", "HARNESS_SACRED_OBSERVER: unknown scheme 'postgresq' in postgresq://lab@127.0.0.1/lab"),
+        ("postgresql+nodriver://lab@127.0.0.1/lab", "HARNESS_SACRED_OBSERVER: cannot reach postgresql+nodriver://lab@127.0.0.1/lab: NoSuchModuleError: "),
+    ],
+)
+def test_an_observer_that_cannot_be_used_stops_the_stage_in_one_line(url, says, tmp_path, monkeypatch, tiny_params):
+    """Before, a misspelt scheme made a local folder named after it and an unreachable server
+    gave a traceback from inside Sacred after the stage had started."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params))
+    monkeypatch.setenv("HARNESS_SACRED_OBSERVER", url)
+    with pytest.raises(SystemExit) as err:
+        train.main([RUN])
+    message = str(err.value)
+    assert message.startswith(says) and "\n" not in message
+    assert "secret" not in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # no folder, no outputs

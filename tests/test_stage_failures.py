@@ -91,14 +91,66 @@ def test_checkpoints_hold_tensors_only(workdir):
 def test_storage_beyond_the_available_memory_is_refused_before_training(workdir, monkeypatch, capsys):
     from types import SimpleNamespace
 
-    from pipeline import loops
+    from pipeline import memory
 
-    monkeypatch.setattr(loops.psutil, "virtual_memory", lambda: SimpleNamespace(available=1000))
+    monkeypatch.setattr(memory.psutil, "virtual_memory", lambda: SimpleNamespace(available=1000))
     with pytest.raises(SystemExit) as err:
         train.main(["vm3ac-cooperative_navigation_n3"])
     message = str(err.value)
-    assert message.startswith("train: vm3ac-cooperative_navigation_n3: its replay storage needs ")
-    assert message.endswith("GiB of memory is available: lower the algorithm's replay_size, the profile's seeds or the task's size")
+    assert message.startswith("train: vm3ac-cooperative_navigation_n3: needs about ")
+    assert "replay storage " in message
+    assert message.endswith(
+        "GiB of memory is available: lower the algorithm's network sizes or replay_size, the profile's seeds or the task's size"
+    )
     assert "\n" not in message
     assert not (workdir / "results/runs").exists()
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_networks_beyond_the_available_memory_are_refused_before_they_are_allocated(workdir, tiny_params, monkeypatch):
+    """Cooperative navigation with N = 100 was killed by the kernel at 23.6 GB with no message:
+    its critics take the joint observation of 100 agents. The estimate comes from shapes only
+    (the learner built on the meta device), so it costs nothing however large the run."""
+    from types import SimpleNamespace
+
+    import psutil
+
+    from pipeline import memory
+
+    tiny_params["tasks"]["cooperative_navigation_n3"]["kwargs"]["N"] = 100
+    (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params))
+    monkeypatch.setattr(memory.psutil, "virtual_memory", lambda: SimpleNamespace(available=16 * 2**30))
+    before = psutil.Process().memory_info().rss
+    with pytest.raises(SystemExit) as err:
+        train.main(["vm3ac-cooperative_navigation_n3"])
+    message = str(err.value)
+    assert "\n" not in message
+    networks = float(message.split("optimiser moments and gradients ")[1].split(" GiB")[0])
+    assert networks > 16, message  # the estimate is in the tens of GiB the kernel saw
+    assert message.split(" and ")[-1].startswith("16.0 GiB of memory is available")
+    assert psutil.Process().memory_info().rss - before < 2**30  # nothing of that size was allocated
+    assert not (workdir / "results/runs").exists()
+
+
+@pytest.mark.parametrize("family", ["vm3ac", "maac", "qmix", "lica"])
+def test_the_estimate_counts_every_tensor_the_real_learner_holds(family):
+    """Shapes on the meta device are the real learner's shapes: the estimate matches the real
+    learner's tensors (a few small constants without a seed axis are counted once per seed, so
+    it may be over by a hair), and they hold its checkpoint and an optimiser moment per
+    parameter."""
+    import envs
+    from algorithms import learner
+    from pipeline import memory
+    from pipeline.params import load_runs
+
+    _, runs = load_runs()
+    run = next(r for r in runs.values() if r.family == family)
+    env = envs.make_batched(run.task_id, 1, **run.task_kwargs)
+    cls = learner(family)
+    real = cls(env.spec, run.seeds, run.settings)
+    total, trainable = memory._tensor_bytes(real, set())
+    networks, _ = memory.estimate(cls, env.spec, run.seeds, run.settings, run.budget.env_steps)
+    assert total + trainable <= networks <= 1.001 * (total + trainable)
+    policy = sum(t.numel() * t.element_size() for t in real.seed_state(0).values())
+    assert total >= len(run.seeds) * policy
+    assert total >= 2 * trainable  # the parameters and at least one optimiser moment each (RMSprop)
