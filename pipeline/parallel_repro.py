@@ -35,6 +35,7 @@ from tqdm import tqdm
 from pipeline.meter import PROGRESS_FILE_ENV
 
 LOGS = Path(".dvc/tmp/parallel")  # each stage's stdout and stderr
+RECORD_EVERY = 120.0  # seconds between records into dvc.lock (a kill loses at most one batch)
 
 
 def dvc_plan(repo):
@@ -134,15 +135,22 @@ def client_for(args):
     return Client(cluster), args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
 
 
-def reproduce(root: Path, client, threads: int) -> list[str]:
-    """Run what has changed; return the stages that failed (their dependents are not run)."""
+def reproduce(root: Path, client, threads: int, record_every: float = RECORD_EVERY) -> list[str]:
+    """Run what has changed; return the stages that failed (their dependents are not run).
+
+    Stages that ran are recorded in dvc.lock in batches, at most ``record_every`` seconds apart
+    and whatever way this ends (an exception or Ctrl-C included): DVC rewrites the whole lock
+    file for every record (seconds each, for this repository's), so serial `dvc repro` spends a
+    large part of its time there, while a kill of this process loses at most one batch."""
     from dask.distributed import as_completed
     from dvc.repo import Repo, lock_repo
 
     with Repo(str(root)) as repo, lock_repo(repo):  # held throughout, as dvc repro holds it
         order, needs = dvc_plan(repo)
         state = {stage: "waiting" for stage in order}  # -> running -> ran | skipped | failed | blocked
-        futures = {}
+        futures, unrecorded = {}, []
+        lock = root / "dvc.lock"
+        recorded_before = lock_stages(lock)
 
         def decide() -> None:
             """Stages whose upstream stages are all settled: run the changed ones."""
@@ -168,6 +176,8 @@ def reproduce(root: Path, client, threads: int) -> list[str]:
             except Exception as err:  # the worker died (KilledWorker) or the task could not run
                 problem, seconds = f"{type(err).__name__}: {err}".splitlines()[0], 0.0
             state[stage] = "failed" if problem else "ran"
+            if not problem:
+                unrecorded.append(stage)
             what = f"failed ({problem})" if problem else f"finished ({seconds:.0f} s)"
             tqdm.write(f"parallel_repro: stage {stage.addressing} {what}", file=sys.stderr)
             known = set(futures)
@@ -175,29 +185,69 @@ def reproduce(root: Path, client, threads: int) -> list[str]:
             for new in set(futures) - known:
                 pending.add(new)
 
+        def flush() -> None:
+            record(sorted(unrecorded, key=order.index))
+            unrecorded.clear()
+
         decide()
-        pending, board = as_completed(list(futures)), Board(root)
-        while not pending.is_empty():
-            finished = pending.next_batch(block=False)
-            for future in finished:
-                settle(future)
-            if not finished:
-                board.refresh([stage.addressing for stage in order if state[stage] == "running"])
-                time.sleep(0.5)
-        board.close()
-        record([stage for stage in order if state[stage] == "ran"])
+        pending, board, recorded_at = as_completed(list(futures)), Board(root), time.monotonic()
+        try:
+            while not pending.is_empty():
+                finished = pending.next_batch(block=False)
+                for future in finished:
+                    settle(future)
+                if unrecorded and time.monotonic() - recorded_at >= record_every:
+                    flush()
+                    recorded_at = time.monotonic()
+                if not finished:
+                    board.refresh([stage.addressing for stage in order if state[stage] == "running"])
+                    time.sleep(0.5)
+        finally:
+            try:
+                flush()
+                if lock.exists():
+                    order_new_entries(lock, recorded_before, [stage.name for stage in order])
+            finally:
+                board.close()
         return [stage.addressing for stage in order if state[stage] == "failed"]
 
 
 def record(stages: list) -> None:
-    """What `dvc repro` writes for each stage it ran (DVC's `commit --force`, done for all at
-    once): the hashes of its dependencies, params and outputs, the outputs into the cache, and
-    the stages' dvc.lock entries, in the plan's order."""
+    """What `dvc repro` writes for each stage it ran (DVC's `commit --force`, done for a batch
+    at once): the hashes of its dependencies, params and outputs, the outputs into the cache,
+    and the stages' dvc.lock entries."""
     for stage in stages:
         stage.save()
         stage.commit()
     if stages:
         stages[0].dvcfile.dump_stages(stages, update_pipeline=False)
+
+
+def lock_stages(lock: Path) -> list[str]:
+    """The stages dvc.lock records now, in its order."""
+    if not lock.exists():
+        return []
+    return list((yaml.load(lock.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}).get("stages", {}))
+
+
+def order_new_entries(lock: Path, before: list[str], plan: list[str]) -> None:
+    """Serial `dvc repro` updates the entries a lock has in place and appends new ones in its
+    plan's order; batches recorded as stages finish append in finishing order. Put the new
+    entries in plan order, so both builds write the same file."""
+    from dvc.utils.serialize import modify_yaml
+
+    now = lock_stages(lock)
+    rank = {name: i for i, name in enumerate(plan)}
+    new = [name for name in now if name not in set(before)]
+    wanted = [name for name in now if name in set(before)] + sorted(new, key=lambda n: rank.get(n, len(rank)))
+    if now == wanted:
+        return
+    with modify_yaml(str(lock)) as data:
+        entries = [(name, data["stages"][name]) for name in wanted]
+        for name in now:
+            del data["stages"][name]
+        for name, entry in entries:
+            data["stages"][name] = entry
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -207,13 +257,14 @@ def main(argv: list[str] | None = None) -> None:
     where.add_argument("--scheduler", help="address of a running Dask scheduler")
     where.add_argument("--jobqueue", help="YAML file describing a SLURM or PBS cluster")
     parser.add_argument("--threads", type=int, help="threads per stage (default: cores / jobs)")
+    parser.add_argument("--record-every", type=float, default=RECORD_EVERY, help="seconds between records into dvc.lock")
     args = parser.parse_args(argv)
     if args.jobs < 1 or (args.threads is not None and args.threads < 1):
         raise SystemExit("parallel_repro: --jobs and --threads must be at least 1")
     root = Path.cwd()
     client, threads = client_for(args)
     try:
-        failed = reproduce(root, client, threads)
+        failed = reproduce(root, client, threads, args.record_every)
     finally:
         client.close()
     if failed:

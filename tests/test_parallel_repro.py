@@ -91,3 +91,42 @@ def test_a_worker_that_dies_mid_stage_is_named_and_the_next_build_finishes(tmp_p
     parallel_repro.main(["--jobs", "2"])
     assert parallel_repro.plan(root) == []
     assert (root / "d.txt").read_text() == "ab" + "ac" + "d"
+
+
+def test_records_in_batches_as_stages_finish_give_the_serial_lock(tmp_path, inside):
+    """Recording after every stage (``--record-every 0``): e, alone, finishes while a's
+    successors still run, so its entry is appended out of plan order until the end puts the
+    new entries in the order serial `dvc repro` appends them."""
+    serial, parallel = project(tmp_path / "serial"), project(tmp_path / "parallel")
+    sh([sys.executable, "-m", "dvc", "repro"], serial)
+    inside(parallel)
+    parallel_repro.main(["--jobs", "2", "--record-every", "0"])
+    assert (parallel / "dvc.lock").read_text() == (serial / "dvc.lock").read_text()
+    assert parallel_repro.plan(parallel) == []
+
+
+def test_an_interrupted_build_keeps_what_finished_and_the_next_build_does_the_rest(tmp_path, inside, monkeypatch):
+    """Ctrl-C (or any error in this process) once a has finished: a is in dvc.lock, so the
+    next build does not run it again, and ends with the serial lock's entries."""
+    serial, parallel = project(tmp_path / "serial"), project(tmp_path / "parallel")
+    sh([sys.executable, "-m", "dvc", "repro"], serial)
+    inside(parallel)
+    refresh, pressed = parallel_repro.Board.refresh, []
+
+    def interrupted(self, running):
+        if not pressed and (parallel / "a.txt").exists() and "a" not in running:
+            pressed.append(True)
+            raise KeyboardInterrupt
+        refresh(self, running)
+
+    monkeypatch.setattr(parallel_repro.Board, "refresh", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        parallel_repro.main(["--jobs", "1"])
+    assert "a" in yaml.safe_load((parallel / "dvc.lock").read_text())["stages"]
+    assert "a" not in parallel_repro.plan(parallel)
+    monkeypatch.setattr(parallel_repro.Board, "refresh", refresh)
+    parallel_repro.main(["--jobs", "2"])
+    # the same entries; their order is that of recording, as serial `dvc repro` appends them
+    # after an interruption too
+    assert yaml.safe_load((parallel / "dvc.lock").read_text()) == yaml.safe_load((serial / "dvc.lock").read_text())
+    assert parallel_repro.plan(parallel) == []
