@@ -46,6 +46,8 @@ class EpisodeLatents:
 
     def draw(self) -> torch.Tensor:
         """This step's z for every agent ``[S, E, N, z]``."""
-        rows = [torch.stack([torch.randn(self.z_dim, generator=g) for g in gens]) for gens in self.generators]
-        z = torch.stack(rows).expand(-1, self.n_agents, -1)  # a central draw reaches every agent
+        # CPU generators, numbers moved to the default device (as in algorithms/seeding.py)
+        rows = [torch.stack([torch.randn(self.z_dim, generator=g, device="cpu") for g in gens]) for gens in self.generators]
+        z = torch.stack(rows).to(torch.get_default_device())
+        z = z.expand(-1, self.n_agents, -1)  # a central draw reaches every agent
         return z.reshape(*self.shape, self.n_agents, self.z_dim)

@@ -376,3 +376,9 @@ class LatestEpisodes(EpisodeReplay):
 
 
 STORAGES = {"transitions": TransitionReplay, "episodes": EpisodeReplay, "on_policy": LatestEpisodes}
+
+
+def capacity(settings, env_steps: int) -> int:
+    """What a run's storage holds: ``replay_size`` (in its storage's unit), never more than the
+    run's env steps per seed, which bound what it can ever record."""
+    return min(settings.replay_size, env_steps)

@@ -1,6 +1,6 @@
 """What the ``paper`` profile costs: measured per-step training time, extrapolated.
 
-    python -m benchmarks.paper_cost [--figure fig3] [--env-steps 600] [--seeds 7]
+    python -m benchmarks.paper_cost [--figure fig3] [--runs 'iac-*' ...] [--env-steps 600] [--seeds 7] [--device auto]
 
 For every run the pipeline trains (or only those a figure draws, with ``--figure``), the run's learner trains its seeds together (the papers' 7 by
 default) for ``--env-steps`` steps per seed, with learning starting after a tenth of them so the
@@ -13,21 +13,25 @@ take thousands of steps to fill) are measured in two parts instead: acting and s
 updates (which also gives the mean episode length L under the learner's exploring policy), and
 its update on a batch of episodes of length L; a paper run makes one update phase per
 ``update_every`` episodes of each of its ``env_copies``, i.e. ``steps / (L x copies x
-update_every)`` phases. Measure with nothing else running.
+update_every)`` phases. Measure with nothing else running. With a GPU (``--device``, by default
+params.yaml's ``device``), the runs train on it as the train stage would, and the hours are
+GPU-hours.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import fnmatch
 import time
 
 import torch
 
 import envs
 from algorithms import learner
+from pipeline import devices
 from pipeline.loops import Budget, train
-from pipeline.params import load_runs, run_of
+from pipeline.params import load_runs, run_of, train_device
 
 
 def seconds_per_step(run, env_steps: int) -> float:
@@ -48,14 +52,14 @@ def episode_batch(algo, spec, S: int, B: int, length: int) -> dict[str, torch.Te
     for name, field in algo.fields(spec).items():
         shape = (S, B, rows, *field.shape)
         if field.dtype == torch.bool:
-            value = torch.rand(shape, generator=g) < 0.5
+            value = torch.rand(shape, generator=g, device="cpu") < 0.5
             if name == "avail":
                 value[..., 0] = True
         elif field.dtype == torch.int64:
-            value = torch.randint(0, spec.action_dim, shape, generator=g)
+            value = torch.randint(0, spec.action_dim, shape, generator=g, device="cpu")
         else:
-            value = torch.randn(shape, generator=g)
-        batch[name] = value
+            value = torch.randn(shape, generator=g, device="cpu")
+        batch[name] = value.to(torch.get_default_device())  # a CPU generator: the same batch on a GPU
     batch["terminated"] = torch.zeros(S, B, rows, dtype=torch.bool)
     batch["filled"] = (torch.arange(spec.episode_limit) < length).expand(S, B, -1).clone()
     return batch
@@ -102,20 +106,31 @@ def episode_learner_cost(run, env_steps: int, paper_steps: int) -> tuple[float, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--figure", help="only the runs this figure draws (default: every run)")
+    parser.add_argument("--runs", nargs="+", metavar="PATTERN",
+                        help="only the runs whose names match one of these shell patterns, e.g. 'iac-*'")
     parser.add_argument("--env-steps", type=int, default=600)
     parser.add_argument("--seeds", type=int, default=None, help="first n of params.yaml's seeds")
+    parser.add_argument("--device", help="auto, cpu, cuda or cuda:<n> (default: params.yaml's device)")
     args = parser.parse_args()
     params, runs = load_runs()
+    device = devices.resolve(args.device or train_device(params))
+    devices.use(device)
     if args.figure:
         figure = params["figures"][args.figure]
         names = [run_of(c["algorithm"], p["task"]) for p in figure["panels"].values() for c in figure["curves"].values()]
     else:
         names = list(runs)
+    if args.runs:
+        names = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in args.runs)]
+        if not names:
+            parser.error(f"--runs {' '.join(args.runs)} matches no run of params.yaml")
     seeds = tuple(params["seeds"][: args.seeds])
     paper_steps = params["profiles"]["paper"]["env_steps"]
     threads = torch.get_num_threads()
+    on = ("on " + torch.cuda.get_device_name(device) + ", so GPU-hours = hours") if device.type == "cuda" else \
+        f"{threads} torch thread(s), so CPU-hours = hours x {threads}"
     print(f"{args.figure or 'every run'}: {len(seeds)} seeds together, {args.env_steps} env steps measured, "
-          f"extrapolated to {paper_steps:,} steps per seed; {threads} torch thread(s), so CPU-hours = hours x {threads}")
+          f"extrapolated to {paper_steps:,} steps per seed; {on}")
     print(f"{'run':46} {'ms/step':>8} {'paper h':>8}")
     per_family: dict[str, float] = {}
     for name in dict.fromkeys(names):
@@ -131,7 +146,8 @@ def main() -> None:
         print(f"{run.name:46} {per_step * 1e3:8.1f} {hours:8.1f}{extra}", flush=True)
     print("per family (hours):", ", ".join(f"{f} {h:.1f}" for f, h in sorted(per_family.items(), key=lambda x: -x[1])))
     total = sum(per_family.values())
-    print(f"total training: {total:.0f} h on this machine one run after another, {total * threads:.0f} CPU-hours "
+    hours = f"{total:.0f} GPU-hours" if device.type == "cuda" else f"{total * threads:.0f} CPU-hours"
+    print(f"total training: {total:.0f} h on this machine one run after another, {hours} "
           "(curve and final evaluations on top)")
 
 

@@ -17,7 +17,7 @@ from torch.utils._pytree import tree_map
 
 from algorithms.learner import EXPLORE, Learner
 from algorithms.seeding import SeedStreams
-from algorithms.storage import STORAGES
+from algorithms.storage import STORAGES, capacity
 
 
 @dataclass(frozen=True)
@@ -43,13 +43,16 @@ def training_env_seeds(seeds: Sequence[int], copies: int) -> list[int]:
 
 
 class _View:
-    """The environment's arrays as ``[S, E, ...]`` tensors."""
+    """The environment's arrays as ``[S, E, ...]`` tensors, on torch's default device (a GPU
+    in a train stage that asks for one, pipeline/devices.py)."""
 
     def __init__(self, S: int):
         self.S = S
 
     def __call__(self, array: np.ndarray | None) -> torch.Tensor | None:
-        return None if array is None else torch.from_numpy(array).unflatten(0, (self.S, -1))
+        if array is None:
+            return None
+        return torch.from_numpy(array).to(torch.get_default_device()).unflatten(0, (self.S, -1))
 
 
 def evaluate(algo: Learner, env, seeds: Sequence[int], env_seeds: Sequence[int], mode: str):
@@ -72,7 +75,7 @@ def evaluate(algo: Learner, env, seeds: Sequence[int], env_seeds: Sequence[int],
     returns, won = np.full(S * E, np.nan), np.zeros(S * E, bool)
     for _ in range(env.spec.episode_limit):
         action, memory = algo.act(obs, state, avail, memory, mode, noise)
-        step = env.step(action.flatten(0, 1).numpy())
+        step = env.step(action.flatten(0, 1).cpu().numpy())
         ended = np.isnan(returns) & ~np.isnan(step.episode_return)
         returns[ended], won[ended] = step.episode_return[ended], step.won[ended]
         if not np.isnan(returns).any():
@@ -209,10 +212,9 @@ class Training:
 
     def __init__(self, algo: Learner, env, seeds: Sequence[int], budget: Budget):
         sched, spec, S, E = algo.settings, env.spec, len(seeds), algo.settings.env_copies
-        capacity = min(sched.replay_size, budget.env_steps)
         kind, fields = STORAGES[algo.loop], algo.fields(spec)
         self.algo, self.env, self.budget = algo, env, budget
-        self.storage = kind(seeds, capacity, fields, E, spec.episode_limit)
+        self.storage = kind(seeds, capacity(sched, budget.env_steps), fields, E, spec.episode_limit)
         self.view, self.schedule, self.losses = _View(S), _Schedule(sched, S, E), _Losses()
         self.pending: dict[int, list[int]] = {k: [0] for k in range(S)}
         self.reset_seeds = training_env_seeds(seeds, E)
@@ -244,7 +246,7 @@ class Training:
         if acting.any():
             action, new_memory = algo.act(self.obs, self.state, self.avail, self.memory, EXPLORE, acting=acting)
             memory = _keep(acting, new_memory, self.memory)
-            actions, active = action.flatten(0, 1).numpy(), acting.flatten().numpy()
+            actions, active = action.flatten(0, 1).cpu().numpy(), acting.flatten().cpu().numpy()
             self.played.append(actions, active)
             out = env.step(actions, active)
             terminated, truncated = view(out.terminated), view(out.truncated)

@@ -10,11 +10,12 @@ out: they depend on the batch and are small beside these for the papers' network
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import psutil
 import torch
 
-from algorithms.storage import STORAGES
+from algorithms.storage import STORAGES, capacity
 
 
 class TooLarge(Exception):
@@ -54,21 +55,74 @@ def estimate(cls, spec, seeds: Sequence[int], settings, env_steps: int) -> tuple
     with torch.device("meta"):
         one = cls(spec, list(seeds)[:1], settings)
     total, trainable = _tensor_bytes(one, set())
-    capacity = min(settings.replay_size, env_steps)
-    storage = STORAGES[cls.loop].bytes_needed(capacity, one.fields(spec), settings.env_copies, spec.episode_limit)
+    storage = STORAGES[cls.loop].bytes_needed(
+        capacity(settings, env_steps), one.fields(spec), settings.env_copies, spec.episode_limit
+    )
     return len(seeds) * (total + trainable), len(seeds) * storage
+
+
+UNLIMITED = 2**62  # cgroup v1 writes "no limit" as a number near 2**63
+
+
+def _limits(folder: Path, base: Path, limit_file: str, usage_file: str):
+    """(limit, usage) of ``folder`` and each cgroup above it up to ``base``, where set."""
+    while True:
+        try:
+            limit = (folder / limit_file).read_text().strip()
+            usage = int((folder / usage_file).read_text())
+        except (OSError, ValueError):
+            pass
+        else:
+            if limit != "max" and int(limit) < UNLIMITED:
+                yield int(limit), usage
+        if folder == base or folder.parent == folder:
+            return
+        folder = folder.parent
+
+
+def cgroup_headroom(root: Path = Path("/sys/fs/cgroup"), proc: Path = Path("/proc/self/cgroup")) -> int | None:
+    """Bytes this process's cgroups (v2 or v1) still allow it, the tightest of its own and its
+    parents' limits: a SLURM job or a container is killed at its limit, whatever the machine
+    has free. None where no limit is set or cgroups cannot be read."""
+    try:
+        lines = proc.read_text().splitlines()
+    except OSError:
+        return None
+    room = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "" and (root / "cgroup.controllers").exists():  # v2, unified
+            base, files = root, ("memory.max", "memory.current")
+        elif "memory" in controllers.split(","):  # v1
+            base, files = root / "memory", ("memory.limit_in_bytes", "memory.usage_in_bytes")
+        else:
+            continue
+        folder = base / path.lstrip("/")
+        while not folder.is_dir() and folder != base:  # a container sees its own cgroup as the root
+            folder = folder.parent
+        room += [limit - usage for limit, usage in _limits(folder, base, *files)]
+    return min(room) if room else None
+
+
+def available_memory(device: torch.device) -> tuple[int, str]:
+    """Bytes a run may still allocate on ``device`` and what they are called in a message."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0], "GPU memory"
+    free, headroom = psutil.virtual_memory().available, cgroup_headroom()
+    return (free, "memory") if headroom is None or headroom >= free else (headroom, "memory under this cgroup's limit")
 
 
 def check_fits(cls, spec, seeds: Sequence[int], settings, env_steps: int) -> None:
     """Raise TooLarge, with the estimate and the limit in one line, when the run needs more
     memory than is available now."""
     networks, storage = estimate(cls, spec, seeds, settings, env_steps)
-    available = psutil.virtual_memory().available
+    # the train stage's device (pipeline/devices.py)
+    available, memory = available_memory(torch.get_default_device())
     if networks + storage > available:
         gib = 2**30
         raise TooLarge(
             f"needs about {(networks + storage) / gib:.1f} GiB for {len(seeds)} seeds (networks with targets, "
             f"optimiser moments and gradients {networks / gib:.1f} GiB, replay storage {storage / gib:.1f} GiB) "
-            f"and {available / gib:.1f} GiB of memory is available: lower the algorithm's network sizes or "
+            f"and {available / gib:.1f} GiB of {memory} is available: lower the algorithm's network sizes or "
             "replay_size, the profile's seeds or the task's size"
         )

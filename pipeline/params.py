@@ -7,6 +7,7 @@ points turn it into ``SystemExit`` so no traceback hides the message.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ PARAMS_FILE = Path("params.yaml")
 SECTIONS = {
     "profile", "profiles", "seeds", "evaluation", "tasks", "algorithms", "runs", "figures",
     "figure_style", "tables", "snapshots", "comparisons", "report", "resume",
+    "device",
 }  # fmt: skip
 PROFILE_KEYS = ("seeds", "env_steps", "curve_interval", "curve_episodes", "eval_episodes")
 METRICS = ("return", "win_rate")  # what a learning-curve figure can draw
@@ -652,12 +654,25 @@ def resume_every(params: dict) -> int:
     return every[params["profile"]]
 
 
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def train_device(params: dict) -> str:
+    """``device``: where the train stages place their tensors (``auto``: resolved by
+    pipeline/devices.py when the stage starts)."""
+    device = params.get("device", "auto")
+    _require(isinstance(device, str) and DEVICE.fullmatch(device) is not None, "device",
+             f"must be auto, cpu, cuda or cuda:<n>, got {device!r}")
+    return device
+
+
 def load_runs(path: Path = PARAMS_FILE) -> tuple[dict, dict[str, Run]]:
     """params.yaml read and checked, or SystemExit with one line naming the problem."""
     try:
         params = load(path)
         runs = resolve_runs(params)
         resume_every(params)
+        train_device(params)
         return params, runs
     except ParamsError as err:
         raise SystemExit(f"params.yaml: {err}") from None

@@ -12,15 +12,16 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from torch.utils._pytree import tree_map
 
 import envs
-from pipeline import layout
+from pipeline import devices, layout
 from pipeline.build import build
 from pipeline.code_files import run_code, source_files
 from pipeline.loops import Training, evaluate
 from pipeline.memory import TooLarge
 from pipeline.meter import Meter
-from pipeline.params import Run, load_runs, resume_every, run_from_argv
+from pipeline.params import Run, load_runs, resume_every, run_from_argv, train_device
 from pipeline.resume import ResumePoints, run_key, warn
 from pipeline.sacred_run import Experiment, observe
 from pipeline.staging import publish, staging
@@ -29,6 +30,8 @@ OUTPUTS = ("curves.csv", "checkpoints", "snapshots", "sacred")
 
 
 def save_checkpoint(path: Path, run: Run, seed: int, spec, tensors: dict) -> None:
+    """One seed's policy, saved from CPU copies (pipeline/devices.py): a run trained on a GPU is
+    evaluated on the CPU."""
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(
         {
@@ -37,13 +40,13 @@ def save_checkpoint(path: Path, run: Run, seed: int, spec, tensors: dict) -> Non
             "family": run.family,
             "settings": asdict(run.settings),
             "spec": asdict(spec),
-            "tensors": tensors,
+            "tensors": tree_map(lambda t: t.cpu() if torch.is_tensor(t) else t, tensors),
         },
         path,
     )
 
 
-def run_config(run: Run) -> dict:
+def run_config(run: Run, device: torch.device) -> dict:
     """The run as Sacred records it (config.json)."""
     return {
         "run": run.name,
@@ -59,6 +62,7 @@ def run_config(run: Run) -> dict:
         # Sacred seeds Python's, NumPy's and torch's global generators with this; the harness
         # draws nothing from them (every seed owns its streams), so it is fixed for the record.
         "seed": run.seeds[0],
+        "device": str(device),  # where it trained (params.yaml device), part of the resume key
     }
 
 
@@ -71,14 +75,23 @@ class Progress:
     metrics: list = field(default_factory=list)  # (name, value, step) as logged to Sacred
 
 
-def train(run: Run, folder: Path, log_scalar=None, resume: ResumePoints | None = None) -> dict:
+def build_checked(run: Run):
+    """The run's learner and task batch, or one line when they would not fit in memory."""
+    try:
+        return build(run, len(run.seeds) * run.settings.env_copies, run.budget.env_steps)
+    except TooLarge as err:  # before anything is allocated: one line, as a params error
+        raise SystemExit(f"train: {run.name}: {err}") from None
+
+
+def train(run: Run, folder: Path, log_scalar=None, resume: ResumePoints | None = None, built=None) -> dict:
     """Train all seeds of ``run``; write curves.csv and one checkpoint per seed into folder.
 
     With ``resume``, go on from the run's last resume point if there is one, and save points
-    as training goes. Returns what the Sacred run records as info (the storage and its size
-    per seed, and the env step training resumed from)."""
+    as training goes. ``built``: the learner and task batch if the caller built them already.
+    Returns what the Sacred run records as info (the storage and its size per seed, and the
+    env step training resumed from)."""
     S = len(run.seeds)
-    algo, env = build(run, S * run.settings.env_copies, run.budget.env_steps)
+    algo, env = built or build_checked(run)
     curve_seeds = run.evaluation.env_seeds(run.budget.curve_episodes)
     curve_env = envs.make_batched(run.task_id, S * len(curve_seeds), **run.task_kwargs)
     headline = type(algo).execution_modes(run.settings)[0]
@@ -141,9 +154,12 @@ def train(run: Run, folder: Path, log_scalar=None, resume: ResumePoints | None =
 def main(argv: list[str] | None = None) -> None:
     params, runs = load_runs()
     run = run_from_argv(sys.argv[1:] if argv is None else argv, runs)
-    config = run_config(run)
+    device = devices.resolve(train_device(params))
+    devices.use(device)
+    config = run_config(run, device)
     code = source_files("pipeline.train", *run_code(run))
     resume = ResumePoints(run.name, run_key(config, code), resume_every(params))
+    built = build_checked(run)  # before the Sacred run: a refusal is not a failed run
     with staging(f"{run.name}-train") as folder:
         ex = Experiment(f"train_{run.name}", base_dir=".", save_git_info=False)
         observe(ex, folder / "sacred")
@@ -151,12 +167,9 @@ def main(argv: list[str] | None = None) -> None:
 
         @ex.main
         def train_run(_run):
-            _run.info.update(train(run, folder, _run.log_scalar, resume))
+            _run.info.update(train(run, folder, _run.log_scalar, resume, built))
 
-        try:
-            ex.run()
-        except TooLarge as err:  # before any training: one line, as a params error
-            raise SystemExit(f"train: {run.name}: {err}") from None
+        ex.run()
         for name in OUTPUTS:  # only after Sacred has written status COMPLETED
             if (folder / name).exists():  # snapshots only where params.yaml asks for them
                 publish(folder / name, layout.run_dir(run.name) / name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from conftest import REPO
 
-from pipeline import dvc_stages
+from pipeline import code_digests, dvc_stages
 from pipeline.params import load, load_runs, resolve_runs
 
 
@@ -20,7 +20,11 @@ def test_committed_dvc_yaml_is_what_params_yaml_gives(monkeypatch):
 def test_each_run_depends_on_its_own_learner_and_task_only(monkeypatch):
     monkeypatch.chdir(REPO)
     _, runs = load_runs()
-    deps = {name: set(dvc_stages.run_stages(run)[f"train-{name}"]["deps"]) for name, run in runs.items()}
+    for name, run in runs.items():  # through its digest: one file per stage
+        stages = dvc_stages.run_stages(run)
+        assert stages[f"train-{name}"]["deps"] == [f"results/code/train-{run.family}-{run.task_id}.md5"]
+        assert stages[f"evaluate-{name}"]["deps"][1:] == [f"results/code/evaluate-{run.family}-{run.task_id}.md5"]
+    deps = {name: set(code_digests.stage_files("train", run)) for name, run in runs.items()}
     assert "algorithms/maddpg.py" in deps["maddpg-cooperative_navigation_n3"]
     assert "algorithms/maddpg.py" not in deps["vm3ac-cooperative_navigation_n3"]
     assert "algorithms/vm3ac.py" not in deps["maddpg-cooperative_navigation_n3"]

@@ -198,17 +198,24 @@ def test_an_edited_entry_invalidates_the_runs_that_inherit_it(built):
 
 
 def test_editing_one_learner_leaves_every_other_run_up_to_date(built):
-    """The per-run code dependencies of the generated dvc.yaml: MADDPG's module changes,
-    only MADDPG's stages are stale."""
+    """The per-run code dependencies of the generated dvc.yaml, through the code digests:
+    MADDPG's module changes, `dvc status` names it at the digest stage, and once the digests
+    are rewritten only MADDPG's stages are stale."""
     root, _, env, _, _ = built
     module = root / "algorithms/maddpg.py"
     original = module.read_text()
+    dvc = [sys.executable, "-m", "dvc"]
     module.write_text(original + "\n# an edit\n")
     try:
-        status = json.loads(sh([sys.executable, "-m", "dvc", "status", "--json"], root, env))
+        status = json.loads(sh([*dvc, "status", "--json"], root, env))
+        assert status == {"code-digests": [{"changed deps": {"algorithms/maddpg.py": "modified"}}]}
+        sh([*dvc, "repro", "--single-item", "code-digests"], root, env)
+        status = json.loads(sh([*dvc, "status", "--json"], root, env))
     finally:
         module.write_text(original)
+        sh([*dvc, "repro", "--single-item", "code-digests"], root, env)
     assert set(status) == {"train-maddpg-cooperative_navigation_n3", "evaluate-maddpg-cooperative_navigation_n3"}
+    assert json.loads(sh([*dvc, "status", "--json"], root, env)) == {}  # the digests are back
 
 
 def test_fig6_positions_are_those_of_the_kept_policies_replayed(built, monkeypatch):

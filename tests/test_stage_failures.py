@@ -7,6 +7,7 @@ import json
 import pytest
 import yaml
 
+from algorithms import FAMILIES
 from pipeline import evaluate, train
 
 
@@ -132,7 +133,7 @@ def test_networks_beyond_the_available_memory_are_refused_before_they_are_alloca
     assert not (workdir / "results/runs").exists()
 
 
-@pytest.mark.parametrize("family", ["vm3ac", "maac", "qmix", "lica"])
+@pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_the_estimate_counts_every_tensor_the_real_learner_holds(family):
     """Shapes on the meta device are the real learner's shapes: the estimate matches the real
     learner's tensors (a few small constants without a seed axis are counted once per seed, so
