@@ -15,11 +15,11 @@ code changes; `dvc status` names the changed source files at this stage.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from pipeline.code_files import ROOT, run_code, source_files
 from pipeline.params import load_runs
+from pipeline.provenance import md5_of
 from pipeline.staging import publish, staging
 
 DIGESTS = Path("results/code")
@@ -41,7 +41,7 @@ def groups(runs: dict) -> dict[Path, list[str]]:
 
 
 def digest(files: list[str]) -> str:
-    return "".join(f"{hashlib.md5((ROOT / f).read_bytes()).hexdigest()}  {f}\n" for f in files)
+    return "".join(f"{md5_of(ROOT / f)}  {f}\n" for f in files)  # dvc.lock's md5 of each file
 
 
 def main() -> None:

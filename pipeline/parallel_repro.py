@@ -238,8 +238,9 @@ def order_new_entries(lock: Path, before: list[str], plan: list[str]) -> None:
 
     now = lock_stages(lock)
     rank = {name: i for i, name in enumerate(plan)}
-    new = [name for name in now if name not in set(before)]
-    wanted = [name for name in now if name in set(before)] + sorted(new, key=lambda n: rank.get(n, len(rank)))
+    known = set(before)
+    new = [name for name in now if name not in known]
+    wanted = [name for name in now if name in known] + sorted(new, key=lambda n: rank.get(n, len(rank)))
     if now == wanted:
         return
     with modify_yaml(str(lock)) as data:
