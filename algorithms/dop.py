@@ -5,9 +5,10 @@ Reference implementation: TonghanWang/DOP (PyMARL), ``learners/offpg_learner.py`
 ``modules/critics/offpg.py``, ``modules/mixers/qmix.py``, ``config/algs/offpg_smac.yaml``,
 ``config/default.yaml``, ``run.py``:
 
-- actor: PyMARL's recurrent agent with softmax outputs and the multinomial selector's epsilon
-  floor (``mask_before_softmax: False``, as FOP); evaluation takes the most probable
-  available action;
+- actor: PyMARL's recurrent agent with softmax outputs and the controller's epsilon floor
+  (``mask_before_softmax: False``, as FOP); the behaviour policy is that pi_eps alone (the
+  multinomial selector's uniform pick is commented out in the official code); evaluation
+  takes the most probable available action;
 - critic: one MLP Q_i(s, o_i, .) for all agents on [state, o_i, agent id] (256-256, a dueling
   head q = a + v), mixed linearly: Q_tot(s, u) = sum_i k_i(s) Q_i(s, o_i, u_i) with
   k_i(s) >= 0 from the QMIX hypernetworks, k = |W1(s)| |w_final(s)| normalised over agents
@@ -153,8 +154,7 @@ class DOP(DiscreteLearner):
 
     @torch.no_grad()
     def act(self, obs, state, avail, memory: Memory, mode: str, noise=None, acting=None):
-        """``explore``: the multinomial selector on pi_eps; ``greedy``: the most probable
-        available action."""
+        """``explore``: a draw from pi_eps; ``greedy``: the most probable available action."""
         if mode not in (EXPLORE, GREEDY):
             raise ValueError(f"{self.name}: unknown mode '{mode}' (known: {EXPLORE}, {GREEDY})")
         if mode == GREEDY:
@@ -165,7 +165,9 @@ class DOP(DiscreteLearner):
         acting = torch.ones(S, E, dtype=torch.bool) if acting is None else acting
         logits, hidden = step(self.actor.agent, self.actor.inputs(obs, memory.last_action), memory)
         log_pi = mc.epsilon_floored(logits, available, self.epsilon())
-        action = mc.multinomial_select(self.explore, log_pi, available, self.epsilon(), acting.any(1))
+        # The behaviour policy is pi_eps alone: the official selector's extra uniform pick is
+        # commented out (src/components/action_selectors.py), unlike FOP's.
+        action = mc.sample(self.explore, log_pi, acting.any(1))
         self.env_steps += acting.sum(1)
         return action, Memory(hidden, F.one_hot(action, self.n_actions).to(obs.dtype))
 

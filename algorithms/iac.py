@@ -63,6 +63,10 @@ class IACSettings(Schedule):
     alpha_min: float  # ... down to this floor
     target_update_interval: int  # updates between hard target copies (Algorithm 1 line 19)
     noise_std: float  # deterministic policies' Gaussian exploration, in half action ranges
+    # D of eq. 12 for joint exploration: a constant variance (the official code: 1e-6), or
+    # None for eq. 14's learned sigma_i (algorithms/joint_gaussian.py); individual exploration
+    # always learns sigma_i.
+    fixed_variance: float | None
     log_std_min: float
     log_std_max: float
 
@@ -87,6 +91,14 @@ class IACSettings(Schedule):
         check(self.alpha_decay >= 0, "alpha_decay", "must be >= 0", self.alpha_decay)
         check(self.noise_std >= 0, "noise_std", "must be >= 0", self.noise_std)
         check(self.log_std_min < self.log_std_max, "log_std_min", "must be < log_std_max", self.log_std_min)
+        check(
+            self.fixed_variance is None or (isinstance(self.fixed_variance, (int, float)) and self.fixed_variance > 0),
+            "fixed_variance", "must be > 0, or null for a learned sigma (eq. 14)", self.fixed_variance,
+        )
+        check(
+            self.fixed_variance is None or self.exploration == "joint", "fixed_variance",
+            "must be null unless exploration is joint (SIQ and SIAQ learn their sigma_i)", self.fixed_variance,
+        )
 
 
 class IAC(Learner):
@@ -114,6 +126,7 @@ class IAC(Learner):
                 st.hidden,
                 st.rank,
                 (st.log_std_min, st.log_std_max),
+                st.fixed_variance,
             )
         self.critic = AttentionCritic(init, N, spec.obs_dim, A, st.critic_hidden, st.heads, st.attention)
         self.mixer = QMixer(init, N, spec.state_dim, st.mixing_embed_dim, st.hypernet_layers, st.hypernet_embed)

@@ -13,10 +13,17 @@ own mean mu_i(o_i), so execution stays decentralised (§4.1).
 Rank ``m = 0`` removes L: the agents' Gaussians are independent, the joint log-density is the
 sum of the individual ones (eq. 11), the exploration of SIQ and SIAQ (§5.2).
 
+D, the independent part. The official code (YiqinYang/IAC, ``IAC/actor.py``) fixes
+D = 1e-6 I, so practically all exploration noise comes from L and is perfectly correlated across
+agents (rank 1): that is the default (``fixed_variance``). Eq. 14's reading, a sigma_i(o_i)
+learned by each agent's policy, is the setting ``fixed_variance: None`` (the rank-0 SIQ and
+SIAQ always learn theirs: without L they would not explore at all).
+
 Scale (harness choice, following the IAC repository where actions lie in [-1, 1]): the mean is
 ``centre + half_range * tanh(.)``, L is ``half_range * tanh(.)`` per action dimension and sigma
-is ``half_range * exp(log_std)``, so the policy lives in the task's action units. Samples are
-not squashed (eq. 10 is a plain Gaussian); the loop clips the played action to the bounds.
+is ``half_range * exp(log_std)`` (or ``half_range * sqrt(fixed_variance)``), so the policy
+lives in the task's action units. Samples are not squashed (eq. 10 is a plain Gaussian); the
+loop clips the played action to the bounds.
 """
 
 from __future__ import annotations
@@ -43,10 +50,13 @@ class JointGaussianPolicy(nn.Module):
         hidden: Sequence[int],
         rank: int,
         log_std_bounds: Sequence[float],
+        fixed_variance: float | None = None,
     ):
         super().__init__()
         self.N, self.A, self.rank = n_agents, len(action_low), rank
-        self.individual = StackedMLP(init, n_agents, obs_dim, hidden, 2 * self.A)  # pi_i: mu_i, log sigma_i
+        self.fixed_variance = fixed_variance  # D = fixed_variance I (official), None: learned sigma_i
+        outputs = self.A if fixed_variance is not None else 2 * self.A  # mu_i (and log sigma_i)
+        self.individual = StackedMLP(init, n_agents, obs_dim, hidden, outputs)  # pi_i
         if rank:
             self.collaborative = StackedMLP(init, 1, state_dim, hidden, n_agents * self.A * rank)  # f_psi (eq. 13)
         low = torch.tensor(action_low, dtype=torch.float32)
@@ -61,9 +71,13 @@ class JointGaussianPolicy(nn.Module):
     def parts(self, obs: torch.Tensor, state: torch.Tensor | None):
         """mu, sigma ``[S, N, B, A]`` (eq. 14's individual outputs) and L ``[S, B, N*A, m]``
         (None at rank 0). obs ``[S, N, B, obs]``, state ``[S, B, state]``."""
-        mu, log_std = self.individual(obs).chunk(2, -1)
-        mu = self.centre + self.half_range * torch.tanh(mu)
-        sigma = self.half_range * log_std.clamp(self.log_std_min, self.log_std_max).exp()
+        out = self.individual(obs)
+        mu = self.centre + self.half_range * torch.tanh(out[..., : self.A])
+        if self.fixed_variance is not None:
+            sigma = (self.half_range * self.fixed_variance**0.5).expand(mu.shape)
+        else:
+            log_std = out[..., self.A :]
+            sigma = self.half_range * log_std.clamp(self.log_std_min, self.log_std_max).exp()
         if not self.rank:
             return mu, sigma, None
         S, B = state.shape[:2]
@@ -72,7 +86,7 @@ class JointGaussianPolicy(nn.Module):
 
     def mean(self, obs: torch.Tensor) -> torch.Tensor:
         """The execution action mu(o) ``[S, N, B, A]`` (eps_N = eps_M = 0, §4.1)."""
-        mu, _ = self.individual(obs).chunk(2, -1)
+        mu = self.individual(obs)[..., : self.A]
         return self.centre + self.half_range * torch.tanh(mu)
 
     def sample(self, obs, state, eps_N: torch.Tensor, eps_M: torch.Tensor | None):

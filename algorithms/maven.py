@@ -59,6 +59,10 @@ from algorithms.storage import Field
 from algorithms.vm3ac import VM3AC, VM3ACSettings
 
 SAMPLED = "sampled"  # execution: z ~ p_psi(z | s_0) once per episode, mean actions
+# MAVEN's official test phase (AnujMahajanOxf/MAVEN run.py:182-198, parallel_runner.py:118-119):
+# the reported test_* runs draw z from p_psi(z | s_0) (the runner passes test_uniform, False,
+# as the sampler's test_mode), and an equal number of extra test_uni_* runs draw z uniformly.
+UNIFORM = "uniform_latent"  # execution: z uniform over the classes once per episode
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,7 @@ class MAVEN(VM3AC):
 
     @classmethod
     def execution_modes(cls, settings: MAVENSettings) -> tuple[str, ...]:
-        return (SAMPLED,)
+        return (SAMPLED, UNIFORM)
 
     def fields(self, spec) -> dict[str, Field]:
         return {
@@ -141,18 +145,22 @@ class MAVEN(VM3AC):
     def begin_episodes(self, memory, started, obs, state, mode=EXPLORE, noise=None):
         """Draw z for the copies in ``started`` ``[S, E]`` from p_psi(z | s_0) by inverting its
         CDF at a uniform draw: from the exploration stream in training, from the evaluation's
-        execution stream at evaluation (MAVEN's test episodes sample z too). Only seeds with a
+        execution stream at evaluation (MAVEN's reported test episodes sample z too; the mode
+        ``uniform_latent`` draws it uniformly, as its extra test_uni_* episodes). Only seeds with a
         started copy draw. The others keep their z and s_0."""
         if mode == EXPLORE:
             stream = self.explore_noise
-        elif mode == SAMPLED:
+        elif mode in (SAMPLED, UNIFORM):
             stream = noise
         else:
-            raise ValueError(f"maven: unknown execution mode '{mode}' (modes: {SAMPLED})")
+            raise ValueError(f"maven: unknown execution mode '{mode}' (modes: {SAMPLED}, {UNIFORM})")
         S, E = started.shape
         K = self.settings.z_dim
         s0 = state.to(torch.float32, copy=True)  # memory must not alias the env's arrays
-        cdf = self.latent_log_probs(s0).exp().cumsum(-1)  # [S, E, K]
+        if mode == UNIFORM:
+            cdf = torch.arange(1, K + 1, dtype=torch.float32).div(K).expand(S, E, K)
+        else:
+            cdf = self.latent_log_probs(s0).exp().cumsum(-1)  # [S, E, K]
         u = stream.uniform(0.0, 1.0, E, active=started.any(1))  # [S, E]
         index = (cdf < u.unsqueeze(-1)).sum(-1).clamp(max=K - 1)
         z = self.classes[index]  # one-hot [S, E, K]
@@ -173,8 +181,8 @@ class MAVEN(VM3AC):
         action at evaluation, z the episode's (``memory`` from ``begin_episodes``)."""
         if memory is None:
             raise ValueError("maven: act needs the episodes' z: call begin_episodes first")
-        if mode not in (EXPLORE, SAMPLED):
-            raise ValueError(f"maven: unknown execution mode '{mode}' (modes: {SAMPLED})")
+        if mode not in (EXPLORE, SAMPLED, UNIFORM):
+            raise ValueError(f"maven: unknown execution mode '{mode}' (modes: {SAMPLED}, {UNIFORM})")
         E = obs.shape[1]
         eps = None
         if mode == EXPLORE:
@@ -251,6 +259,7 @@ class MAVEN(VM3AC):
         self.latent_opt.zero_grad()
         loss_latent.sum().backward()
         self.latent_opt.step(active)
+        self.count_step(active)  # the target V's rate (VM3AC.end_phase)
         return {
             "loss_v": loss_v.detach(),
             "loss_q": loss_q.detach(),

@@ -3,7 +3,11 @@
 Agent i holds one network mu_i that predicts each partner j != i's action from agent i's action
 and both observations:
 
-    p_i(a_j | a_i, o_i, o_j) = N(a_j; mu_i(a_i, o_i, o_j), sigma^2 I),  sigma fixed.
+    p_i(a_j | a_i, o_i, o_j) = N(a_j; mu_i(a_i, o_i, o_j), diag(sigma_i^2)),
+
+sigma fixed (VM3-AC's q_xi, §5) or learned with the mean by maximum likelihood, one value per
+seed, agent and action dimension, floored (SI-MOA's model of other agents: Jaques et al. fit
+the whole predictive distribution of the partners' actions).
 
 One network serves all of agent i's partners (o_j tells them apart). Two learners use it:
 VM3-AC's variational distribution q_xi_i (Kim et al. 2023 §5, term (b) of eq. 21) and SI-MOA's
@@ -30,12 +34,16 @@ def partners_of(n_agents: int) -> torch.Tensor:
     return torch.tensor(rows, dtype=torch.long).reshape(n_agents, n_agents - 1)
 
 
-def gaussian_log_density(x: torch.Tensor, mean: torch.Tensor, sigma: float) -> torch.Tensor:
-    """log N(x; mean, sigma^2 I), summed over the last (action) axis."""
-    dim = x.shape[-1]
-    return -(x - mean).pow(2).sum(-1) / (2 * sigma**2) - 0.5 * dim * math.log(
-        2 * math.pi * sigma**2
-    )
+def gaussian_log_density(x: torch.Tensor, mean: torch.Tensor, sigma) -> torch.Tensor:
+    """log N(x; mean, diag(sigma^2)), summed over the last (action) axis; ``sigma`` a float or
+    a tensor that broadcasts against ``x``."""
+    if not isinstance(sigma, torch.Tensor):
+        dim = x.shape[-1]
+        return -(x - mean).pow(2).sum(-1) / (2 * sigma**2) - 0.5 * dim * math.log(
+            2 * math.pi * sigma**2
+        )
+    z = (x - mean) / sigma
+    return (-0.5 * z.pow(2) - sigma.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
 class PartnerModel(StackedMLP):
@@ -49,10 +57,24 @@ class PartnerModel(StackedMLP):
         action_dim: int,
         hidden: Sequence[int],
         sigma: float,
+        sigma_min: float | None = None,
     ):
+        """``sigma_min`` None: sigma fixed at ``sigma``; else learned from ``sigma``, floored."""
         super().__init__(init, n_agents, action_dim + 2 * obs_dim, hidden, action_dim)
         self.sigma = float(sigma)  # a setting, not per-seed state: kept out of checkpoints
+        self.sigma_min = sigma_min
+        if sigma_min is not None:
+            S = self.layers[0].weight.shape[0]
+            self.log_sigma = torch.nn.Parameter(torch.full((S, n_agents, action_dim), math.log(sigma)))
         self.register_buffer("others", partners_of(n_agents), persistent=False)
+
+    def scale(self, lead: int):
+        """sigma: the fixed float, or the learned ``[S, N, 1 x lead, A]`` (floored), shaped to
+        broadcast against ``[S, N, <lead axes>, A]``."""
+        if self.sigma_min is None:
+            return self.sigma
+        sigma = self.log_sigma.exp().clamp(min=self.sigma_min)
+        return sigma.view(*sigma.shape[:2], *[1] * lead, sigma.shape[-1])
 
     def partners(self, x: torch.Tensor) -> torch.Tensor:
         """Agent j's slice of ``x [S, N, ...]`` for every pair (i, j): ``[S, N, N-1, ...]``."""
@@ -79,4 +101,4 @@ class PartnerModel(StackedMLP):
         each pair, e.g. ``self.partners(a)``). Gradients reach the network and ``own``.
         """
         mu = self.mean(o, own.unsqueeze(2)).squeeze(3)  # [S, N, N-1, B, A]
-        return gaussian_log_density(partner, mu, self.sigma)
+        return gaussian_log_density(partner, mu, self.scale(2))

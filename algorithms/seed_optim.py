@@ -154,13 +154,14 @@ class SeedRMSprop(_SeedOptimiser):
 
 
 @torch.no_grad()
-def polyak(target: torch.nn.Module, source: torch.nn.Module, tau: float, active=None) -> None:
-    """target <- (1 - tau) target + tau source, per seed; seeds outside ``active`` keep theirs."""
+def polyak(target: torch.nn.Module, source: torch.nn.Module, tau, active=None) -> None:
+    """target <- (1 - tau) target + tau source, per seed (``tau`` a float or a ``[S]`` tensor);
+    seeds outside ``active`` keep theirs."""
     t, s = list(target.parameters()), list(source.parameters())
-    if active is None:
+    if active is None and not isinstance(tau, torch.Tensor):
         torch._foreach_lerp_(t, s, tau)
         return
-    w = tau * active.float()
+    w = tau * (1.0 if active is None else active.float())
     for a, b in zip(t, s):
         a.lerp_(b, _per_seed(w, a))
 

@@ -4,43 +4,50 @@ MA-AC"), batched over seeds.
 
 Everything is MA-AC (``VM3AC`` with beta = 0 and no latent: per-agent squashed Gaussian
 policies pi_phi_i(a_i | o_i), centralised V_psi_i(x), twin Q_theta_i(x, a), target V) plus, per
-agent i, a model of other agents (MOA) p_i(a_j | a_i, o) = N(mu_i(a_i, o_i, o_j), sigma^2 I) for
-every partner j != i (``algorithms/partner_model.py``: the network VM3-AC uses as q_xi), and
-an intrinsic reward. One gradient step on a replayed batch of transitions (x, o, a, r, x'):
+agent i, a model of other agents (MOA) that predicts every partner's NEXT action from agent i's
+action now (``algorithms/partner_model.py``, the network VM3-AC uses as q_xi):
 
-1. Influence reward (VM3-AC eqs. 3-4: the social influence of agent i on agent j; Jaques et
-   al.'s causal influence reward c^k, a sum of KLs over the other agents). With a_i the
-   replayed action and a_i^1..a_i^K ~ pi_i(. | o_i) counterfactual actions of agent i,
+    p_i(a_j^{t+1} | a_i^t, o_i^t, o_j^t) = N(mu_i(a_i^t, o_i^t, o_j^t), diag(sigma_i^2)),
 
-       c_i = sum_{j != i} D_KL( p_i(a_j | a_i, o)  ||  (1/K) sum_k p_i(a_j | a_i^k, o) ),
+and an intrinsic reward. One gradient step on a replayed batch of transitions (x, o, a, r, x')
+with the next row's joint action a^{t+1}:
 
-   the mixture being the counterfactual marginal p(a_j | o). A Gaussian's KL to a Gaussian
-   mixture has no closed form: ``mixture_kl`` estimates it by Monte Carlo with L draws
-   a_j ~ p_i(a_j | a_i, o): unbiased for the KL to the K-component mixture, which itself
+1. Influence reward (VM3-AC §3 and eqs. 3-4; Jaques et al.'s causal influence reward c^k with
+   a model of other agents, a sum of KLs over the other agents). With a_i^t the replayed action
+   and a_i^1..a_i^K ~ pi_i(. | o_i^t) counterfactual actions of agent i,
+
+       c_i = sum_{j != i} D_KL( p_i(a_j^{t+1} | a_i^t, o^t) || (1/K) sum_k p_i(a_j^{t+1} | a_i^k, o^t) ),
+
+   the mixture being the counterfactual marginal p(a_j^{t+1} | o^t). A Gaussian's KL to a
+   Gaussian mixture has no closed form: ``mixture_kl`` estimates it by Monte Carlo with L draws
+   from the conditional: unbiased for the KL to the K-component mixture, which itself
    overestimates the KL to the true marginal on average (KL is convex in its second argument;
    the excess vanishes as K grows).
 2. Critics: VM3-AC eqs. 16-19 with beta = 0 (MA-AC), agent i's critics learning from its own
    reward r + w c_i (Jaques et al.: r^k = alpha e^k + beta c^k, here alpha = 1, beta = w, with
    e the team reward r).
 3. Policies: eq. 20 with beta = 0 (MA-AC): agent i ascends Q_theta_i,1 through its own a_i.
-4. MOA: maximum likelihood on the replayed joint actions (Jaques et al. train the MOA by
-   supervised learning on the actions the other agents took).
+4. MOA: maximum likelihood on the partners' replayed next actions (Jaques et al. train the MOA
+   by supervised learning on the actions the other agents took at the next step), on the rows
+   whose episode goes on (the storage's ``has_next_action``).
+
+Why the next action: given o, the policies pi_j(a_j | o_j) are independent, so a_i^t cannot
+change a_j^t; the influence of a_i^t on the partners' future runs through the environment
+(a_i^t moves o_j^{t+1}, hence a_j^{t+1}). The same-step form measures only model error.
 
 Choices a reviewer should know:
 - c_i is computed at update time on the sampled batch, with the current policies and MOA
   (natural with replay; Jaques et al. compute it as the agents act). It is a reward: no
   gradient flows through it; a policy gains influence through its critic Q_i, which sees a_i.
-- The action that influences is the replayed a_i, the one that produced the stored outcome.
-- Same step. The harness issue asks for the divergence between p(a_j | a_i, o) and the
-  counterfactual marginal at one time step. Jaques et al.'s MOA variant, as VM3-AC §3 and
-  Fig. 1(b) describe it, measures the influence of a_i^t on a_j^{t+1} instead (the MOA
-  predicts the partners' next actions). Note: with independent policies pi_j(a_j | o_j),
-  a_j^t is independent of a_i^t given (o_i, o_j), so the true same-step influence is zero;
-  what the MOA learns comes from the replay mixing older policies and from its own error.
-  The next-step form would need the next row's joint action, which the transition storage
-  does not return (only next_<observed field>).
-- The MOA reads (a_i, o_i, o_j), as VM3-AC's q_xi (centralised training); Jaques et al.'s MOA
-  reads agent i's own view and all agents' actions of step t. Its sigma is fixed (a setting).
+- The action that influences is the replayed a_i^t, the one that produced the stored outcome.
+- The MOA reads (a_i^t, o_i^t, o_j^t), as VM3-AC's q_xi (centralised training); Jaques et al.'s
+  MOA is an LSTM on agent i's own view and all agents' actions of step t.
+- Scale. Jaques et al.'s actions are discrete, so their KL between two predicted categorical
+  distributions does not depend on a hand-set width. A Gaussian MOA's KL grows as 1/sigma^2:
+  with a fixed sigma the bonus's size would be our choice, not theirs. By default sigma_i is
+  learned with the mean (maximum likelihood, as their MOA fits its whole predictive
+  distribution), floored at ``moa_sigma_min``; ``moa_sigma_learned: false`` keeps it fixed at
+  ``moa_sigma``. Each agent's c_i is clipped at ``influence_clip`` nats.
 - The MOA has its own Adam at ``lr_actor`` (VM3-AC trains q_xi with the policy's rate,
   eq. 20) and its own initialisation stream; the influence draws have their own stream too.
   So with w = 0 the policies and critics follow MA-AC's numbers exactly.
@@ -58,6 +65,7 @@ from algorithms.partner_model import PartnerModel
 from algorithms.seed_optim import SeedAdam
 from algorithms.seeding import SeedStreams
 from algorithms.settings import check, check_integer, check_positive
+from algorithms.storage import Field
 from algorithms.vm3ac import VM3AC, VM3ACSettings
 
 
@@ -66,7 +74,10 @@ class SIMOASettings(VM3ACSettings):
     influence_weight: float  # w: agent i's critics learn r + w c_i (Jaques et al.'s beta)
     counterfactuals: int  # K: a_i^k ~ pi_i(. | o_i) forming the marginal p(a_j | o)
     influence_samples: int  # L: Monte Carlo draws a_j ~ p(a_j | a_i, o) per KL estimate
-    moa_sigma: float  # fixed standard deviation of the MOA's Gaussian
+    moa_sigma: float  # the MOA's standard deviation: fixed, or where learning starts
+    moa_sigma_learned: bool  # learn sigma_i by maximum likelihood (module docstring: Scale)
+    moa_sigma_min: float  # floor of a learned sigma_i
+    influence_clip: float  # c_i is clipped at this many nats
 
     def __post_init__(self):
         super().__post_init__()
@@ -82,22 +93,24 @@ class SIMOASettings(VM3ACSettings):
             self.influence_weight,
         )
         check_integer(self, "counterfactuals", "influence_samples")
-        check_positive(self, "counterfactuals", "influence_samples", "moa_sigma")
+        check_positive(self, "counterfactuals", "influence_samples", "moa_sigma", "moa_sigma_min",
+                       "influence_clip")
+        check(isinstance(self.moa_sigma_learned, bool), "moa_sigma_learned", "must be true or false",
+              self.moa_sigma_learned)
 
 
-def mixture_kl(
-    mean: torch.Tensor, components: torch.Tensor, sigma: float, eps: torch.Tensor
-) -> torch.Tensor:
-    """Monte Carlo D_KL( N(mean, s^2 I) || (1/K) sum_k N(components_k, s^2 I) ), s = sigma.
+def mixture_kl(mean: torch.Tensor, components: torch.Tensor, sigma, eps: torch.Tensor) -> torch.Tensor:
+    """Monte Carlo D_KL( N(mean, diag s^2) || (1/K) sum_k N(components_k, diag s^2) ), s = sigma.
 
-    mean ``[..., A]``, components ``[..., K, A]``, eps ``[..., L, A]`` standard normal draws;
-    returns ``[...]``, the mean over l of log N(x_l; mean) - log (1/K) sum_k N(x_l; c_k) at
-    x_l = mean + s eps_l ~ N(mean, s^2 I). With d_k = mean - c_k the log-ratio to component k is
-    g_lk = (|d_k|^2 + 2 s eps_l . d_k) / (2 s^2), so each draw gives log K - logsumexp_k(-g_lk):
-    exactly 0 where every d_k = 0, and |d|^2 / (2 s^2) in expectation for K = 1.
+    mean ``[..., A]``, components ``[..., K, A]``, eps ``[..., L, A]`` standard normal draws,
+    sigma a float or a tensor broadcasting against ``[..., 1, A]``; returns ``[...]``, the mean
+    over l of log N(x_l; mean) - log (1/K) sum_k N(x_l; c_k) at x_l = mean + s eps_l. With
+    d_k = (mean - c_k) / s the log-ratio to component k is g_lk = |d_k|^2 / 2 + eps_l . d_k, so
+    each draw gives log K - logsumexp_k(-g_lk): exactly 0 where every d_k = 0, and |d|^2 / 2 in
+    expectation for K = 1.
     """
-    d = mean.unsqueeze(-2) - components  # [..., K, A]
-    g = (d.pow(2).sum(-1).unsqueeze(-2) + 2 * sigma * eps @ d.transpose(-1, -2)) / (2 * sigma**2)
+    d = (mean.unsqueeze(-2) - components) / sigma  # [..., K, A]
+    g = d.pow(2).sum(-1).unsqueeze(-2) / 2 + eps @ d.transpose(-1, -2)  # [..., L, K]
     return (math.log(components.shape[-2]) - torch.logsumexp(-g, -1)).mean(-1)  # [...]
 
 
@@ -117,18 +130,23 @@ class SIMOA(VM3AC):
             spec.action_dim,
             settings.hidden,
             settings.moa_sigma,
+            settings.moa_sigma_min if settings.moa_sigma_learned else None,
         )
         self.moa_opt = SeedAdam(self.moa.parameters(), lr=settings.lr_actor)
         self.influence_noise = SeedStreams(seeds, "influence")
 
-    # Acting, execution modes and stored fields are MA-AC's (``VM3AC`` with z_dim = 0).
+    # Acting and execution modes are MA-AC's (``VM3AC`` with z_dim = 0).
+    def fields(self, spec):
+        """MA-AC's, and the next row's joint action: the MOA's target (4.)."""
+        return {**super().fields(spec), "next_action": Field((spec.n_agents, spec.action_dim))}
 
     # ---- 1. the influence reward ----------------------------------------------------------
     @torch.no_grad()
     def influence(self, o: torch.Tensor, a: torch.Tensor, active=None) -> torch.Tensor:
         """c_i ``[S, N, B]`` for observations o ``[S,N,B,obs]`` and replayed actions a
-        ``[S,N,B,A]``: sum over j != i of D_KL(p_i(a_j | a_i, o) || (1/K) sum_k p_i(a_j | a_i^k, o))
-        (VM3-AC eq. 4's social influence, with the marginal from K counterfactual a_i^k)."""
+        ``[S,N,B,A]`` of step t: sum over j != i of D_KL(p_i(a_j^{t+1} | a_i^t, o^t) ||
+        (1/K) sum_k p_i(a_j^{t+1} | a_i^k, o^t)) (VM3-AC eq. 4's social influence, with the
+        marginal from K counterfactual a_i^k), clipped at ``influence_clip``."""
         st = self.settings
         S, N, B, A = a.shape
         K, L = st.counterfactuals, st.influence_samples
@@ -139,15 +157,18 @@ class SIMOA(VM3AC):
         conditional = mu[:, :, :, 0]  # p_i(a_j | a_i, o): [S, N, N-1, B, A]
         marginal = mu[:, :, :, 1:].transpose(3, 4)  # components of p(a_j | o): [S,N,N-1,B,K,A]
         draws = self.influence_noise.normal(N, N - 1, B, L, A, active=active)
-        return mixture_kl(conditional, marginal, st.moa_sigma, draws).sum(2)
+        kl = mixture_kl(conditional, marginal, self.moa.scale(3), draws)  # [S, N, N-1, B]
+        return kl.sum(2).clamp(max=st.influence_clip)
 
     # ---- 2. the critics -------------------------------------------------------------------
     # ---- 4. the model of other agents -----------------------------------------------------
-    def moa_loss(self, o: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        """Negative log-likelihood of the replayed joint action per seed ``[S]``:
-        -sum_i sum_{j != i} mean_b log p_i(a_j | a_i, o_i, o_j)."""
-        log_p = self.moa.log_prob(o, a, self.moa.partners(a))  # [S, N, N-1, B]
-        return -log_p.mean(3).sum((1, 2))
+    def moa_loss(self, o: torch.Tensor, a: torch.Tensor, a_next: torch.Tensor, has_next: torch.Tensor) -> torch.Tensor:
+        """Negative log-likelihood of the partners' next actions per seed ``[S]``:
+        -sum_i sum_{j != i} mean_b log p_i(a_j^{t+1} | a_i^t, o_i^t, o_j^t) over the rows b
+        whose episode goes on (``has_next [S, B]``); 0 for a seed without such a row."""
+        log_p = self.moa.log_prob(o, a, self.moa.partners(a_next))  # [S, N, N-1, B]
+        w = has_next.to(log_p.dtype)[:, None, None]
+        return -((log_p * w).sum(3) / w.sum(3).clamp(min=1)).sum((1, 2))
 
     def update(self, batch: dict[str, torch.Tensor], active: torch.Tensor | None = None):
         """One gradient step on a batch of ``[S,B,...]`` tensors; per-seed losses ``[S]`` and
@@ -176,10 +197,12 @@ class SIMOA(VM3AC):
         loss_pi.sum().backward()
         self.actor_opt.step(active)
 
-        loss_moa = self.moa_loss(o, a)  # 4.
+        a_next = batch["next_action"].transpose(1, 2)
+        loss_moa = self.moa_loss(o, a, a_next, batch["has_next_action"])  # 4.
         self.moa_opt.zero_grad()
         loss_moa.sum().backward()
         self.moa_opt.step(active)
+        self.count_step(active)  # the target V's rate (VM3AC.end_phase)
         return {
             "loss_v": loss_v.detach(),
             "loss_q": loss_q.detach(),

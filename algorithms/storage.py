@@ -27,6 +27,11 @@ PRODUCED = ("action", "reward", "rewards", "terminated")  # known after the step
 # What the learner holds for the episode (``Learner.record``: MAVEN's per-episode latent z and
 # the state it was drawn from), written with the observation part of each row; no next_ value.
 HELD = ("latent", "initial_state")
+# What a learner may ask of the row that follows, kept in no ring of its own: ``next_action``
+# is row t+1's joint action (SI-MOA's model predicts the partners' next actions, Jaques et al.
+# 2019), sampled with ``has_next_action``, true only where the episode goes on after row t and
+# row t+1 is already closed.
+FOLLOWING = ("next_action",)
 
 
 @dataclass(frozen=True)
@@ -49,9 +54,11 @@ def nbytes(fields: dict[str, Field]) -> int:
 
 
 def _check_fields(fields: dict[str, Field]) -> None:
-    unknown = set(fields) - set(OBSERVED) - set(PRODUCED) - set(HELD)
+    unknown = set(fields) - set(OBSERVED) - set(PRODUCED) - set(HELD) - set(FOLLOWING)
     if unknown:
         raise ValueError(f"storage: unknown fields {sorted(unknown)}")
+    if "next_action" in fields and "action" not in fields:
+        raise ValueError("storage: next_action needs the action field")
 
 
 class _Storage:
@@ -60,6 +67,8 @@ class _Storage:
 
     def __init__(self, seeds: Sequence[int], fields: dict[str, Field], copies: int):
         _check_fields(fields)
+        self.following = [k for k in fields if k in FOLLOWING]
+        fields = {k: f for k, f in fields.items() if k not in FOLLOWING}  # nothing stored
         self.S, self.E, self.fields = len(seeds), copies, fields
         self.observed = {k: f for k, f in fields.items() if k in OBSERVED}
         self.opened = {k: f for k, f in fields.items() if k in OBSERVED or k in HELD}
@@ -154,6 +163,7 @@ class TransitionReplay(_Storage):
         final observations and final_slot; the per-copy counters are negligible)."""
         rows = math.ceil(capacity / copies) + 1
         finals = rows // episode_limit + 2
+        fields = {k: f for k, f in fields.items() if k not in FOLLOWING}
         observed = {k: f for k, f in fields.items() if k in OBSERVED}
         return copies * (rows * (nbytes(fields) + 4) + finals * nbytes(observed))
 
@@ -227,6 +237,10 @@ class TransitionReplay(_Storage):
             if cut.any():
                 value[cut] = self.final[name][seed, copy, slot.clamp(min=0)][cut]
             batch[f"next_{name}"] = value
+        if self.following:
+            ends = self.data["terminated"][seed, copy, row].bool() | cut
+            batch["next_action"] = self.data["action"][seed, copy, nxt]
+            batch["has_next_action"] = ~ends & (age > 0)  # age 0: row t+1 is still open
         return batch
 
 
@@ -249,6 +263,8 @@ class EpisodeReplay(_Storage):
         episode_limit: int,
     ):
         super().__init__(seeds, fields, copies)
+        if self.following:
+            raise ValueError(f"storage: {self.following} exist only in transition storage")
         self.request = capacity, copies, episode_limit
         # capacity finished episodes are kept, plus one slot per copy for the episode under way
         self.capacity = capacity = capacity + copies

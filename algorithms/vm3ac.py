@@ -35,7 +35,7 @@ class VM3ACSettings(Schedule):
     q_sigma: float  # fixed standard deviation of q_xi (§5)
     hidden: tuple[int, ...]  # hidden layer sizes of every network
     gamma: float
-    tau: float  # target-V moving-average rate, applied once per update phase (Algorithm 1)
+    tau: float  # target-V moving-average rate per gradient step, compounded once per phase
     lr_actor: float  # Adam, policy and q_xi (eq. 20)
     lr_critic: float  # Adam, Q and V (eqs. 16, 18)
     log_std_min: float
@@ -111,6 +111,8 @@ class VM3AC(Learner):
         others = [[j for j in range(N) if j != i] for i in range(N)]
         others = torch.tensor(others, dtype=torch.long).reshape(N, N - 1)
         self.register_buffer("others", others, persistent=False)
+        # Gradient steps per seed since the last target-V update (end_phase resets it).
+        self.register_buffer("phase_steps", torch.zeros(self.n_seeds), persistent=False)
 
     @classmethod
     def execution_modes(cls, settings: VM3ACSettings) -> tuple[str, ...]:
@@ -263,8 +265,18 @@ class VM3AC(Learner):
         self.actor_opt.zero_grad()
         loss_pi.sum().backward()
         self.actor_opt.step(active)
+        self.count_step(active)
         return {"loss_v": loss_v.detach(), "loss_q": loss_q.detach(), "loss_pi": loss_pi.detach()}
 
+    def count_step(self, active: torch.Tensor | None) -> None:
+        self.phase_steps += 1.0 if active is None else active.float()
+
     def end_phase(self, active: torch.Tensor | None = None) -> None:
-        """psibar <- (1 - tau) psibar + tau psi, once per update phase (Algorithm 1)."""
-        polyak(self.v_target, self.v, self.settings.tau, active)
+        """psibar <- (1 - w) psibar + w psi once per update phase (Algorithm 1), with
+        w = 1 - (1 - tau)^k after k gradient steps: exactly k per-step averages at rate tau
+        towards the phase's final psi. So tau means the same whatever the episode length
+        (SAC's 0.005 per step; a fixed rate per phase would lag 4x more on 100-step episodes
+        than on 25-step ones)."""
+        w = 1.0 - (1.0 - self.settings.tau) ** self.phase_steps
+        polyak(self.v_target, self.v, w, active)
+        self.phase_steps.zero_()

@@ -29,7 +29,7 @@ BASE = dict(
     exploration="joint", rank=2, attention=True, actor_objective="q_tot", hidden=(8,),
     critic_hidden=8, heads=2, mixing_embed_dim=4, hypernet_layers=1, hypernet_embed=4,
     gamma=0.9, lr_actor=1e-3, lr_critic=1e-3, alpha_start=0.1, alpha_decay=0.01, alpha_min=0.05,
-    target_update_interval=3, noise_std=0.1, log_std_min=-5.0, log_std_max=0.0,
+    target_update_interval=3, noise_std=0.1, log_std_min=-5.0, log_std_max=0.0, fixed_variance=None,
 )  # fmt: skip
 VARIANTS = {  # IAC §5.2 (params.yaml): exploration, rank, attention
     "iac": dict(),

@@ -14,7 +14,7 @@ from torch import nn
 
 import envs
 from algorithms.learner import EXPLORE
-from algorithms.maven import MAVEN, SAMPLED, MAVENSettings
+from algorithms.maven import MAVEN, SAMPLED, UNIFORM, MAVENSettings
 from algorithms.seeding import SeedStreams
 from pipeline.loops import Budget, evaluate, train
 from conftest import constant, continuous_spec
@@ -202,6 +202,20 @@ def test_z_follows_the_latent_policys_probabilities():
     torch.testing.assert_close(frequencies, torch.tensor([0.2, 0.5, 0.3]), atol=0.03, rtol=0)
 
 
+def test_test_time_z_is_the_official_codes_sampled_then_uniform():
+    """MAVEN's official test phase (AnujMahajanOxf/MAVEN be975c5, run.py:182-198): the reported
+    test_* episodes draw z from p_psi(z | s_0) (headline mode ``sampled``); the extra test_uni_*
+    episodes draw it uniformly, [1/K] * K (the golden value of uniform.py:8 for K = 3)."""
+    algo = make_maven(seeds=(0,))
+    constant(algo.latent_policy, [[math.log(0.2), math.log(0.5), math.log(0.3)]])
+    E, stream = 6000, SeedStreams([0], "execution")
+    started, obs, state = torch.ones(1, E, dtype=torch.bool), torch.zeros(1, E, 2, 2), torch.rand(1, E, 3)
+    sampled = algo.begin_episodes(None, started, obs, state, SAMPLED, stream)["latent"].mean((0, 1))
+    uniform = algo.begin_episodes(None, started, obs, state, UNIFORM, stream)["latent"].mean((0, 1))
+    torch.testing.assert_close(sampled, torch.tensor([0.2, 0.5, 0.3]), atol=0.03, rtol=0)
+    torch.testing.assert_close(uniform, torch.full((3,), 1 / 3), atol=0.03, rtol=0)
+
+
 class Spy(MAVEN):
     """MAVEN that checks, as the training loop runs, that every copy acts with its episode's z,
     and that the replay rows carry the (z, s_0) of an episode that was played."""
@@ -385,7 +399,7 @@ def test_maven_finds_the_optimum_of_a_one_bump_simple_world():
     env = envs.make_batched("simple_world", len(SEEDS), **ONE_BUMP)
     algo = MAVEN(env.spec, SEEDS, settings)
     probe = envs.make_batched("simple_world", len(SEEDS), **ONE_BUMP)
-    (mode,) = MAVEN.execution_modes(settings)
+    mode = MAVEN.execution_modes(settings)[0]
     first = evaluate(algo, probe, SEEDS, [0], mode).returns[:, 0]
     train(algo, env, SEEDS, Budget(600, 600, 1), lambda step, losses: None)
     last = evaluate(algo, probe, SEEDS, [0], mode).returns[:, 0]
@@ -420,4 +434,4 @@ def test_acting_needs_the_episodes_latent_and_a_known_mode():
     with pytest.raises(ValueError, match="unknown execution mode"):
         algo.begin_episodes(None, torch.ones(1, 1, dtype=torch.bool), obs, state, "zero")
     assert dataclasses.is_dataclass(algo.settings)
-    assert MAVEN.execution_modes(algo.settings) == (SAMPLED,)
+    assert MAVEN.execution_modes(algo.settings) == (SAMPLED, UNIFORM)

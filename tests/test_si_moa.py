@@ -46,7 +46,8 @@ BASE = dict(
     log_std_min=-20.0,
     log_std_max=2.0,
 )
-SI = dict(influence_weight=W, counterfactuals=4, influence_samples=8, moa_sigma=SIGMA)
+SI = dict(influence_weight=W, counterfactuals=4, influence_samples=8, moa_sigma=SIGMA,
+          moa_sigma_learned=False, moa_sigma_min=0.05, influence_clip=1e6)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -152,22 +153,55 @@ def test_influence_with_a_stochastic_policy_matches_quadrature():
 
 
 # ---- the model of other agents ---------------------------------------------------------------
-def test_moa_loss_is_the_negative_log_likelihood_of_partner_actions():
+NEXT = torch.tensor([[[[0.6], [-0.2]], [[0.1], [0.4]], [[-0.9], [0.3]]]])  # a^{t+1}, [S,N,B,A]
+
+
+def test_moa_loss_is_the_negative_log_likelihood_of_partners_next_actions():
+    """Only rows whose episode goes on count (row 1 here ended: its successor is another
+    episode's first action)."""
     algo = make()
-    preds = [0.5, -0.1, 0.3]  # agent i predicts every partner's action as preds[i]
+    preds = [0.5, -0.1, 0.3]  # agent i predicts every partner's next action as preds[i]
     constant(algo.moa, [[p] for p in preds])
-    loss = algo.moa_loss(OBS, ACTIONS)
-    a = ACTIONS[0, :, :, 0].tolist()
+    loss = algo.moa_loss(OBS, ACTIONS, NEXT, torch.tensor([[True, False]]))
+    a = NEXT[0, :, :, 0].tolist()
     expected = 0.0
     for i in range(3):
         for j in range(3):
             if j != i:
-                for b in range(2):
-                    log_p = -((a[j][b] - preds[i]) ** 2) / (2 * SIGMA**2) - 0.5 * math.log(
-                        2 * math.pi * SIGMA**2
-                    )
-                    expected -= log_p / 2  # mean over the batch of 2
+                log_p = -((a[j][0] - preds[i]) ** 2) / (2 * SIGMA**2) - 0.5 * math.log(2 * math.pi * SIGMA**2)
+                expected -= log_p  # the one row that counts
     torch.testing.assert_close(loss, torch.tensor([expected]))
+    none = algo.moa_loss(OBS, ACTIONS, NEXT, torch.tensor([[False, False]]))
+    assert float(none.detach()) == 0.0
+
+
+def fit_moa(algo, next_of, steps=400, B=256):
+    """Train only the MOA on rows where a^{t+1} = next_of(a^t, generator); o is noise."""
+    g = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        o = torch.randn(1, 2, B, 2, generator=g)
+        a = torch.rand(1, 2, B, 1, generator=g) * 2 - 1
+        loss = algo.moa_loss(o, a, next_of(a, g), torch.ones(1, B, dtype=torch.bool))
+        algo.moa_opt.zero_grad()
+        loss.sum().backward()
+        algo.moa_opt.step()
+    o = torch.randn(1, 2, B, 2, generator=g)
+    a = torch.rand(1, 2, B, 1, generator=g) * 2 - 1
+    return algo.influence(o, a)
+
+
+@pytest.mark.parametrize("learned", [True, False])
+def test_influence_is_positive_when_the_partners_next_action_follows_mine_and_zero_otherwise(learned):
+    """Hand-made dynamics, N = 2, a stochastic policy (tanh of N(0, 1)): (1) a_j^{t+1} = a_i^t
+    (agent i steers its partner's next move): the fitted MOA gives c_i well above 0;
+    (2) a_j^{t+1} drawn independently of a_i^t: c_i is 0 up to the model's error."""
+    spec = SimpleNamespace(**{**vars(SPEC), "n_agents": 2})
+    settings = dict(spec=spec, hidden=(32,), lr_actor=1e-2, counterfactuals=16, influence_samples=16,
+                    moa_sigma_learned=learned, moa_sigma=0.3)
+    follows = fit_moa(make(**settings), lambda a, g: a.flip(1))  # partner's next = my action now
+    noise = fit_moa(make(**settings), lambda a, g: torch.rand(a.shape, generator=g) * 2 - 1)
+    assert float(follows.mean()) > 0.5, follows.mean()
+    assert float(noise.mean().abs()) < 0.05, noise.mean()
 
 
 def test_partner_model_is_vm3acs_q_xi():
@@ -208,6 +242,8 @@ def test_each_agent_critic_learns_the_team_reward_plus_its_weighted_influence(mo
         "action": ACTIONS.transpose(1, 2),
         "reward": torch.tensor([[1.0, -2.0]]),
         "terminated": torch.tensor([[False, True]]),
+        "next_action": NEXT.transpose(1, 2),
+        "has_next_action": torch.tensor([[True, False]]),
     }
     losses = algo.update(batch)
     expected_v = expected_q = 0.0
@@ -227,7 +263,7 @@ def test_each_agent_critic_learns_the_team_reward_plus_its_weighted_influence(mo
 # ---- seeds, checkpoints, MA-AC ---------------------------------------------------------------
 TINY = dict(
     batch_size=16, replay_size=200, learning_starts=20, hidden=(8, 8), counterfactuals=3,
-    influence_samples=4, moa_sigma=1.0, lr_actor=3e-3, lr_critic=3e-3,
+    influence_samples=4, moa_sigma=1.0, moa_sigma_learned=True, lr_actor=3e-3, lr_critic=3e-3,
 )  # fmt: skip
 
 
@@ -255,6 +291,8 @@ def test_a_seed_outside_active_draws_nothing_and_keeps_its_parameters():
         "action": torch.rand(3, 2, 3, 1, generator=g) * 2 - 1,
         "reward": torch.randn(3, 2, generator=g),
         "terminated": torch.zeros(3, 2, dtype=torch.bool),
+        "next_action": torch.rand(3, 2, 3, 1, generator=g) * 2 - 1,
+        "has_next_action": torch.ones(3, 2, dtype=torch.bool),
     }
     before = {k: v.clone() for k, v in algo.state_dict().items()}
     streams = [s.generators[1].get_state() for s in (algo.influence_noise, algo.update_noise)]
@@ -306,6 +344,9 @@ def test_with_zero_influence_weight_policies_and_critics_are_ma_acs():
         ("counterfactuals", 2.5),
         ("influence_samples", 0),
         ("moa_sigma", 0.0),
+        ("moa_sigma_min", 0.0),
+        ("moa_sigma_learned", "yes"),
+        ("influence_clip", 0.0),
         ("beta", 0.1),
         ("z_dim", 2),
         ("batch_size", 0),
@@ -330,7 +371,8 @@ def test_si_moa_finds_the_optimum_of_a_one_bump_simple_world():
         gradient_steps=1, gradient_steps_per="phase", hidden=(32, 32), gamma=0.95, tau=0.05,
         lr_actor=3e-3, lr_critic=3e-3,
     )  # fmt: skip
-    proposed = dict(influence_weight=0.1, counterfactuals=10, influence_samples=10, moa_sigma=1.0)
+    proposed = dict(influence_weight=0.1, counterfactuals=10, influence_samples=10, moa_sigma=1.0,
+                    moa_sigma_learned=True, moa_sigma_min=0.05, influence_clip=10.0)
     settings = SIMOASettings(**{**BASE, **small, **proposed})
     env = envs.make_batched("simple_world", len(SEEDS), **ONE_BUMP)
     algo = SIMOA(env.spec, SEEDS, settings)

@@ -71,6 +71,32 @@ def test_transitions_give_the_next_row_or_the_kept_final_observation():
     assert torch.equal(seeds, torch.arange(S)[:, None].expand_as(seeds))  # each seed its own
 
 
+@pytest.mark.parametrize("terminate_at", [None, 3])
+def test_next_action_is_the_following_rows_within_an_episode(terminate_at):
+    """SI-MOA's target: row t+1's joint action, valid only where the episode goes on after t
+    (not at a termination or a time-limit cut) and row t+1 is closed."""
+    limit = 4
+    fields = {**FIELDS, "next_action": Field((N,), torch.int64)}
+    replay = TransitionReplay(range(S), 30, fields, E, limit)
+    fill(replay, 9, limit, terminate_at)
+    batch = replay.sample(300)
+    t = batch["reward"].long()  # the step that produced each sampled row; its action is t
+    assert torch.equal(batch["action"][..., 0], t)
+    in_episode = (t - 1) % (terminate_at or limit) + 1  # step within its episode
+    valid = (in_episode < (terminate_at or limit)) & (t < 9)  # step 9's successor is open
+    assert torch.equal(batch["has_next_action"], valid)
+    assert torch.equal(batch["next_action"][..., 0][valid], t[valid] + 1)
+    assert valid.any() and (~valid).any()
+
+
+def test_next_action_exists_only_with_transitions_and_the_action():
+    with pytest.raises(ValueError, match="transition storage"):
+        EpisodeReplay(range(S), 4, {**FIELDS, "next_action": Field((N,), torch.int64)}, E, 4)
+    without = {k: v for k, v in FIELDS.items() if k != "action"}
+    with pytest.raises(ValueError, match="needs the action"):
+        TransitionReplay(range(S), 4, {**without, "next_action": Field((N,))}, E, 4)
+
+
 def test_transition_ring_keeps_the_newest_rows_and_refuses_an_early_cut():
     replay = TransitionReplay(range(S), 6, FIELDS, E, 4)  # 2 closed rows per copy
     fill(replay, 9, 4)

@@ -183,10 +183,33 @@ def test_update_returns_finite_per_seed_losses_and_moves_target_by_tau():
     losses = algo.update(batch)
     assert set(losses) == {"loss_v", "loss_q", "loss_pi"}
     assert all(v.shape == (1,) and torch.isfinite(v).all() for v in losses.values())
+    algo.update(batch)
     before = [p.clone() for p in algo.v_target.parameters()]
-    algo.end_phase()
+    algo.end_phase()  # two gradient steps at tau = 0.5 per step: w = 1 - 0.5^2
     for old, new, online in zip(before, algo.v_target.parameters(), algo.v.parameters()):
-        torch.testing.assert_close(new, old + 0.5 * (online - old))
+        torch.testing.assert_close(new, old + 0.75 * (online - old))
+    before = [p.clone() for p in algo.v_target.parameters()]
+    algo.end_phase()  # no step since: the target stays
+    for old, new in zip(before, algo.v_target.parameters()):
+        assert torch.equal(old, new)
+
+
+def test_the_target_rate_compounds_per_gradient_step_whatever_the_phase_length():
+    """k steps at rate tau then one phase-end average = k per-step averages towards the same V:
+    a 100-step episode's phase moves the target as far as 4 phases of 25 steps."""
+    algo = make_vm3ac()
+    tau = algo.settings.tau
+    with torch.no_grad():
+        for p in algo.v.parameters():
+            p.add_(1.0)
+    start = [p.clone() for p in algo.v_target.parameters()]
+    algo.phase_steps.fill_(3)
+    algo.end_phase()
+    for old, new, online in zip(start, algo.v_target.parameters(), algo.v.parameters()):
+        stepwise = old.clone()
+        for _ in range(3):
+            stepwise = stepwise + tau * (online - stepwise)
+        torch.testing.assert_close(new, stepwise)
 
 
 @pytest.mark.parametrize(
