@@ -13,19 +13,25 @@ Reference implementation: TonghanWang/DOP (PyMARL), ``learners/offpg_learner.py`
   head q = a + v), mixed linearly: Q_tot(s, u) = sum_i k_i(s) Q_i(s, o_i, u_i) with
   k_i(s) >= 0 from the QMIX hypernetworks, k = |W1(s)| |w_final(s)| normalised over agents
   (DOP eq. 4, the official ``QMixer.k``/``forward``);
-- critic: TD(lambda) targets from the target critic and mixer on the actions of the batch
-  (the final row's action drawn from pi, as PyMARL's runner picks one), one RMSprop step per
-  time step of the batch (``critic_train_mode: seq``), targets copied every
-  ``target_update_interval`` critic steps;
+- critic, trained on- and off-policy at once (DOP §4.1, ``train_critic`` and
+  ``train_critic_best``): every update reads ``batch_size`` (16) episodes drawn uniformly
+  without replacement from the newest ``on_buffer_size`` (32) and ``off_batch_size`` (32)
+  drawn likewise from the whole ``replay_size`` (5000) buffer, cut to one length and stacked.
+  The on-policy episodes get TD(lambda) targets (``td_lambda``) from the target critic and
+  mixer on the batch's actions (the final row's action drawn from pi, as PyMARL's runner picks
+  one); the off-policy ones get tree-backup targets (``tb_lambda``, ``tree_backup_steps``,
+  ``algorithms.returns.tree_backup_targets``) with the expectation of the target Q_tot under
+  the current pi_eps and its probability of the replayed joint action as the trace. Then one
+  RMSprop step per time step of the stacked batch (the official per-step loop), targets copied
+  every ``target_update_interval`` critic steps. Updates start once the buffer can give both
+  batches (``run.py``: 32 episodes);
 - actor (DOP's stochastic policy gradient, eq. 8): -sum_i k_i(s) A_i log pi_i(u_i | tau_i),
   A_i = Q_i(u_i) - sum_u pi_i(u) Q_i(u) from the updated critic, masked mean over rows and
-  agents; the critic is trained first, then the actor (``run.py``).
-
-Where this differs from the official code (said in params.yaml too): the official critic
-also learns off-policy from a 5000-episode buffer with tree-backup targets (``off_buffer``,
-``train_critic_best``); here the critic learns from the on-policy batch only (the batch of the
-latest ``batch_size`` episodes also feeds the actor, where the official critic samples 16 of
-the latest 32).
+  agents, on the latest ``batch_size`` episodes (``sample_latest``); the critic is trained
+  first, then the actor (``run.py``). ``actor_batch: official`` keeps the official
+  ``sample_latest``'s fallback: when the on-policy ring's insertion index is below batch_size
+  (half the updates with 4 copies), it returns a uniform draw of batch_size among the newest
+  ``on_buffer_size`` instead (``episode_buffer.py:246-253``); ``latest`` always takes the newest.
 """
 
 from __future__ import annotations
@@ -49,8 +55,8 @@ from algorithms.discrete_learner import (
 from algorithms.learner import EXPLORE
 from algorithms.on_policy import Episodes, episodes, final_actions, masked_mean
 from algorithms.recurrent_policy import AgentInputs, Memory, RecurrentPolicy, step, unroll
-from algorithms.returns import td_lambda_targets
-from algorithms.seed_optim import SeedRMSprop, count_and_copy
+from algorithms.returns import td_lambda_targets, tree_backup_targets
+from algorithms.seed_optim import SeedRMSprop, hard_copy
 from algorithms.seeding import SeedStreams
 from algorithms.settings import check, check_integer, check_positive
 from algorithms.stacked_mlp import StackedLinear, StackedMLP
@@ -67,18 +73,29 @@ class DOPSettings(RecurrentSettings):
     epsilon_start: float
     epsilon_finish: float
     epsilon_anneal_steps: int
+    on_buffer_size: int  # the on-policy ring: the critic's batch_size episodes are drawn from it
+    off_batch_size: int  # episodes per critic update drawn from the whole replay (off-policy)
+    tb_lambda: float  # tree-backup lambda of the off-policy targets
+    tree_backup_steps: int  # n of the tree-backup sum
+    actor_batch: str  # "official" (sample_latest with its fallback) | "latest"
 
     def __post_init__(self):
         super().__post_init__()
-        ints = ["critic_hidden", "mixing_embed_dim", "target_update_interval"]
+        ints = ["critic_hidden", "mixing_embed_dim", "target_update_interval", "on_buffer_size",
+                "off_batch_size", "tree_backup_steps"]
         check_integer(self, *ints)
         check_positive(self, *ints, "critic_lr")
+        check(0 <= self.tb_lambda <= 1, "tb_lambda", "must be in [0, 1]", self.tb_lambda)
+        check(self.actor_batch in ("official", "latest"), "actor_batch", "must be official or latest",
+              self.actor_batch)
+        check(self.on_buffer_size >= self.batch_size, "on_buffer_size",
+              f"must be >= batch_size ({self.batch_size})", self.on_buffer_size)
+        check(self.replay_size >= max(self.off_batch_size, self.on_buffer_size), "replay_size",
+              "must be >= off_batch_size and on_buffer_size", self.replay_size)
         check_rmsprop(self)
         check_epsilon(self)
         check(self.update_unit == "episode", "update_unit", "must be 'episode' (DOP updates after its episodes)",
               self.update_unit)
-        check(self.replay_size >= self.batch_size, "replay_size",
-              f"must be >= batch_size ({self.batch_size})", self.replay_size)
 
 
 class DOPMixer(nn.Module):
@@ -146,6 +163,7 @@ class DOP(DiscreteLearner):
         self.update_noise = SeedStreams(seeds, "update")
         self.register_buffer("env_steps", torch.zeros(S, dtype=torch.long))
         self.register_buffer("updates", torch.zeros(S, dtype=torch.long))  # critic steps
+        self.register_buffer("last_target_update", torch.zeros(S, dtype=torch.long))
         self.register_buffer("agent_ids", torch.eye(N), persistent=False)
 
     # ---- acting ------------------------------------------------------------------------------
@@ -184,16 +202,54 @@ class DOP(DiscreteLearner):
         ids = self.agent_ids.expand(*b.obs.shape[:-1], N)
         return critic(torch.cat([s, b.obs, ids], -1))
 
-    def critic_losses(self, b: Episodes, action: torch.Tensor, active) -> torch.Tensor:
+    # ---- the critic: on-policy TD(lambda) and off-policy tree-backup targets ---------------
+    def ready(self, storage) -> torch.Tensor:
+        """Both draws possible (``run.py``: ``buffer.can_sample(16) and off_buffer.can_sample(32)``)."""
+        st = self.settings
+        return storage.episodes() >= max(st.batch_size, st.off_batch_size)
+
+    def sample(self, storage, active) -> dict:
+        """The critic's on-policy draw (batch_size of the newest on_buffer_size, ``uni_sample``)
+        and off-policy draw (off_batch_size of the whole replay), and the actor's batch
+        (``sample_latest``), each ``[S, n, limit + 1, ...]`` (storage.LatestEpisodes)."""
+        st = self.settings
+        count = storage.episodes()  # [S]
+        recent = storage.newest(st.on_buffer_size)
+        recent_valid = torch.arange(st.on_buffer_size) >= (st.on_buffer_size - count).unsqueeze(1)
+        on = storage.choose(recent, st.batch_size, active, recent_valid)
+        every, _ = storage.committed_slots()
+        off = storage.choose(every, st.off_batch_size, active, torch.arange(every.shape[1]) < count.unsqueeze(1))
+        actor = storage.newest(st.batch_size)
+        if st.actor_batch == "official":  # the ring index below batch_size: a uniform draw instead
+            fallback = storage.choose(recent, st.batch_size, active, recent_valid)
+            wraps = storage.count % st.on_buffer_size < st.batch_size  # episodes ever finished
+            actor = torch.where(wraps.unsqueeze(1), fallback, actor)
+        return {"on": storage.take(on), "off": storage.take(off), "actor": storage.take(actor)}
+
+    def targets(self, b: Episodes, action: torch.Tensor, log_pi: torch.Tensor, n_on: int) -> torch.Tensor:
+        """Targets ``[S, B, T]`` of the stacked batch: TD(lambda) for its first n_on episodes
+        (``train_critic``), tree backup for the rest (``train_critic_best``), both from the
+        target critic and mixer; pi is the current pi_eps (``log_pi``, no gradient)."""
+        st = self.settings
+        q_target = self._q(self.target_critic, b)  # [S, B, T + 1, N, A]
+        q_taken = self.target_mixer(q_target.gather(-1, action.unsqueeze(-1)).squeeze(-1), b.state)
+        on, off = slice(None, n_on), slice(n_on, None)
+        g_on = td_lambda_targets(b.reward[:, on], b.terminated[:, on], b.mask[:, on], q_taken[:, on],
+                                 st.gamma, st.td_lambda)
+        pi = mc.probabilities(log_pi[:, off])
+        expected = self.target_mixer((pi * q_target[:, off]).sum(-1), b.state[:, off])  # build_exp_q
+        trace = pi.gather(-1, action[:, off].unsqueeze(-1)).squeeze(-1).prod(-1)  # pi(u_t | tau_t)
+        g_off = tree_backup_targets(b.reward[:, off], b.terminated[:, off], b.mask[:, off], q_taken[:, off],
+                                    expected, trace, st.gamma, st.tb_lambda, st.tree_backup_steps)
+        return torch.cat([g_on, g_off], 1)
+
+    def critic_losses(self, b: Episodes, action: torch.Tensor, g: torch.Tensor, active) -> torch.Tensor:
         """One RMSprop step per time step t of the batch on sum_(filled b) (Q_tot(s_t, u_t) -
-        G_t)^2 / filled rows at t (``train_critic``, seq mode); the mean of the steps' losses
-        per seed ``[S]``."""
+        G_t)^2 / filled rows at t (``train_critic``'s loop); the mean of the steps' losses per
+        seed ``[S]``. The targets are copied at the end, once ``target_update_interval`` critic
+        steps have passed since the last copy (the official check after the loop)."""
         st = self.settings
         T = b.mask.shape[-1]
-        with torch.no_grad():
-            q_target = self._q(self.target_critic, b).gather(-1, action.unsqueeze(-1)).squeeze(-1)
-            g = td_lambda_targets(b.reward, b.terminated, b.mask,
-                                  self.target_mixer(q_target, b.state), st.gamma, st.td_lambda)
         S = b.mask.shape[0]
         everyone = torch.ones(S, dtype=torch.bool) if active is None else active
         total, steps = torch.zeros(S), torch.zeros(S)
@@ -209,10 +265,14 @@ class DOP(DiscreteLearner):
             self.critic_opt.zero_grad()
             loss.sum().backward()
             self.critic_opt.step(stepping)
-            pairs = (self.target_critic, self.critic), (self.target_mixer, self.mixer)
-            count_and_copy(self.updates, st.target_update_interval, stepping, *pairs)
+            self.updates += stepping.long()
             total += loss.detach() * stepping
             steps += stepping
+        due = everyone & (self.updates - self.last_target_update >= st.target_update_interval)
+        if due.any():
+            for target, source in ((self.target_critic, self.critic), (self.target_mixer, self.mixer)):
+                hard_copy(target, source, due)
+            self.last_target_update[due] = self.updates[due]
         return total / steps.clamp(min=1)
 
     def actor_loss(self, b: Episodes, log_pi: torch.Tensor) -> torch.Tensor:
@@ -228,13 +288,21 @@ class DOP(DiscreteLearner):
         taken = lp.gather(-1, b.taken.unsqueeze(-1)).squeeze(-1)
         return -masked_mean(k * advantage * taken, b.mask.unsqueeze(-1))
 
-    def update(self, batch: dict[str, torch.Tensor], active: torch.Tensor | None = None):
-        """The critic's steps on the batch, then the actor's step on the updated critic. Seeds
-        outside ``active`` change nothing."""
-        b = episodes(batch)
-        log_pi = self.log_pi(b)
-        loss_q = self.critic_losses(b, final_actions(b, log_pi, self.update_noise, active), active)
-        loss_pi = self.actor_loss(b, log_pi)
+    def update(self, batch: dict, active: torch.Tensor | None = None):
+        """The critic's steps on the stacked on- and off-policy episodes (``batch["off"]`` may
+        be None: on-policy targets only), then the actor's step on the updated critic, on
+        ``batch["actor"]``. Seeds outside ``active`` change nothing."""
+        on, off = batch["on"], batch.get("off")
+        n_on = on["filled"].shape[1]
+        stacked = on if off is None else {k: torch.cat([on[k], off[k]], 1) for k in on}
+        b = episodes(stacked)  # cut to the longer of the two batches (run.py:198-200)
+        with torch.no_grad():
+            log_pi = self.log_pi(b)
+            action = final_actions(b, log_pi, self.update_noise, active)
+            g = self.targets(b, action, log_pi, n_on)
+        loss_q = self.critic_losses(b, action, g, active)
+        b_actor = episodes(batch["actor"])
+        loss_pi = self.actor_loss(b_actor, self.log_pi(b_actor))
         self.actor_opt.zero_grad()
         loss_pi.sum().backward()
         self.actor_opt.step(active)

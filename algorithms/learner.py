@@ -22,6 +22,9 @@ The loops (``pipeline/loops.py``) never ask which algorithm they hold. A learner
   step (its copies wait for the other seeds' episodes, see ``pipeline/loops.py``);
 - ``record(memory)``: what of the memory the storage keeps with each row (``HELD`` fields in
   ``algorithms.storage``: MAVEN's per-episode z); nothing by default;
+- ``ready(storage)`` and ``sample(storage, active)``: whether each seed's storage can give a
+  batch, and the batch; by default one ``batch_size`` draw (DOP mixes on- and off-policy
+  episodes);
 - ``update(batch, active)``: one gradient step for the seeds in ``active``, returning per-seed
   losses ``[S]``; the learner owns its target networks and their updates;
 - ``end_phase(active)``: called after each update phase (VM3-AC's target-V average).
@@ -64,6 +67,14 @@ class Learner(nn.Module):
     def record(self, memory) -> dict[str, torch.Tensor]:
         """``[S, E, ...]`` tensors the storage writes with the row each copy acts on next."""
         return {}
+
+    def ready(self, storage) -> torch.Tensor:
+        """Seeds ``[S]`` whose storage holds what one update reads."""
+        return storage.ready(self.settings.batch_size)
+
+    def sample(self, storage, active: torch.Tensor | None) -> dict:
+        """One update's batch from ``storage`` for the seeds in ``active``."""
+        return storage.sample(self.settings.batch_size, active)
 
     def update(self, batch: dict[str, torch.Tensor], active: torch.Tensor | None):
         raise NotImplementedError

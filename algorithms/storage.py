@@ -383,12 +383,35 @@ class LatestEpisodes(EpisodeReplay):
             self.count[k] += 1
             self.finished[k, slot] = self.count[k]
 
-    def sample(self, batch_size: int, active: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def newest(self, n: int) -> torch.Tensor:
+        """Slots ``[S, n]`` of each seed's n most recently finished episodes, oldest first."""
         order = torch.where(self.committed, self.finished, -1)
-        slots = order.topk(batch_size, dim=1).indices.flip(1)  # the newest, oldest first
+        return order.topk(n, dim=1).indices.flip(1)
+
+    def take(self, slots: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The episodes in ``slots [S, n]``, fields ``[S, n, limit + 1, ...]`` and ``filled``."""
         batch = {k: v[self._seed, slots] for k, v in self.data.items()}
         batch["filled"] = self.filled[self._seed, slots]
         return batch
+
+    def choose(self, slots: torch.Tensor, n: int, active: torch.Tensor | None = None,
+               valid: torch.Tensor | None = None) -> torch.Tensor:
+        """n of ``slots [S, C]`` (those where ``valid``, all if None) per seed, uniform without
+        replacement (PyMARL's ``uni_sample``: numpy's ``choice(replace=False)``): the n largest
+        of C i.i.d. uniform scores, drawn from the seed's replay stream; a seed outside
+        ``active`` draws nothing."""
+        scores = self.sampler.uniform(0, 1, slots.shape[1], active=active)
+        if valid is not None:
+            scores = scores.masked_fill(~valid, -1.0)
+        return torch.gather(slots, 1, scores.topk(n, dim=1).indices)
+
+    def committed_slots(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every slot ``[S, C]`` with the committed ones first (per seed), and their count."""
+        order = torch.argsort((~self.committed).to(torch.uint8), dim=1, stable=True)
+        return order, self.episodes()
+
+    def sample(self, batch_size: int, active: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        return self.take(self.newest(batch_size))
 
 
 STORAGES = {"transitions": TransitionReplay, "episodes": EpisodeReplay, "on_policy": LatestEpisodes}

@@ -226,7 +226,7 @@ class Training:
         self.storage.open(obs=self.obs, state=self.state, avail=self.avail, **algo.record(self.memory))
         self.t = torch.zeros(S, dtype=torch.long)  # each seed's env steps
         self.done = torch.zeros(S, dtype=torch.bool)
-        self.ready = self.storage.ready(sched.batch_size)
+        self.ready = algo.ready(self.storage)
 
     @property
     def finished(self) -> bool:
@@ -275,7 +275,7 @@ class Training:
                     range((int(t_before[k]) // interval + 1) * interval, int(t[k]) + 1, interval)
                 )
             self.done = t >= self.budget.env_steps
-            self.ready = storage.ready(sched.batch_size)  # unchanged while every copy waits
+            self.ready = algo.ready(storage)  # unchanged while every copy waits
             schedule.record(t, acting, ended, self.ready)
         n = schedule.gradient_steps(t_before, t, self.done, self.ready)
         if n is not None:
@@ -283,7 +283,7 @@ class Training:
             for g in range(int(n.max())):
                 active = n > g
                 mask = None if bool(active.all()) else active
-                step_losses = algo.update(storage.sample(sched.batch_size, mask), mask)
+                step_losses = algo.update(algo.sample(storage, mask), mask)
                 self.losses.add(step_losses, active)
             algo.end_phase(None if bool((n > 0).all()) else n > 0)
         if self.finished:

@@ -1,13 +1,17 @@
 """The pieces every discrete learner shares: masked categorical policies (algorithms/
-masked_categorical.py) and TD(lambda) returns (algorithms/returns.py)."""
+masked_categorical.py), TD(lambda) returns and DOP's tree-backup targets (algorithms/returns.py),
+the last two against the official code's numbers (tests/fixtures/official)."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 import torch
 
 from algorithms import masked_categorical as mc
-from algorithms.returns import td_lambda_targets
+from algorithms.returns import td_lambda_targets, tree_backup_targets
 from algorithms.seeding import SeedStreams
 
 
@@ -65,3 +69,29 @@ def test_td_lambda_bootstraps_a_short_cut_episode_from_its_final_row():
     g1 = 2 + 0.5 * 3.0
     g0 = 1 + 0.5 * (0.5 * 1.5 + 0.5 * g1)
     torch.testing.assert_close(g[0, 0, :2], torch.tensor([g0, g1]))
+
+
+OFFICIAL_DOP = json.loads((Path(__file__).parent / "fixtures/official/dop_targets.json").read_text())
+
+
+@pytest.mark.parametrize("steps,key", [(5, "tree_backup_target_q"), (1, "tree_backup_target_q_step1"),
+                                       (50, "tree_backup_target_q_step50")])
+def test_tree_backup_targets_are_the_official_dops(steps, key):
+    """DOP's build_target_q and train_critic_best (TonghanWang/DOP 2016199, numbers in the
+    fixture) on 2 episodes: one cut by its time limit (it bootstraps), one terminated at t = 2."""
+    given, p = OFFICIAL_DOP["inputs"], OFFICIAL_DOP["params"]
+    t = lambda name: torch.tensor(given[name], dtype=torch.float64).squeeze(-1)  # noqa: E731
+    y = tree_backup_targets(t("rewards"), t("terminated"), t("mask"), t("targets_taken_raw"), t("exp_q_raw"),
+                            t("critic_mac"), p["gamma"], p["tb_lambda"], steps)
+    expected = torch.tensor(OFFICIAL_DOP["outputs"][key], dtype=torch.float64).squeeze(-1)
+    torch.testing.assert_close(y, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_td_lambda_targets_are_the_official_dops_on_the_filled_rows():
+    given, p = OFFICIAL_DOP["inputs"], OFFICIAL_DOP["params"]
+    t = lambda name: torch.tensor(given[name], dtype=torch.float64).squeeze(-1)  # noqa: E731
+    g = td_lambda_targets(t("rewards"), t("terminated"), t("mask"), t("targets_taken_raw"), p["gamma"],
+                          p["td_lambda_on_policy"])
+    expected = torch.tensor(OFFICIAL_DOP["outputs"]["td_lambda_targets_lambda0p8"], dtype=torch.float64).squeeze(-1)
+    mask = t("mask") > 0  # unfilled rows count nothing in either code
+    torch.testing.assert_close(g[mask], expected[mask], rtol=1e-12, atol=1e-12)

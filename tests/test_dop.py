@@ -20,8 +20,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 OFFICIAL = dataclasses.asdict(params_run("dop").settings)
-TINY = DOPSettings(**{**OFFICIAL, **dict(batch_size=2, replay_size=2, env_copies=2, hidden=8,
-                                         critic_hidden=8, mixing_embed_dim=4,
+TINY = DOPSettings(**{**OFFICIAL, **dict(batch_size=2, on_buffer_size=4, off_batch_size=2, replay_size=8,
+                                         env_copies=2, hidden=8, critic_hidden=8, mixing_embed_dim=4,
                                          target_update_interval=3, epsilon_anneal_steps=20)})
 SPEC = EnvSpec(3, 5, 4, True, 6, (), (), 4)  # 3 agents, obs 5, state 4, 6 actions, limit 4
 
@@ -29,7 +29,8 @@ SPEC = EnvSpec(3, 5, 4, True, 6, (), (), 4)  # 3 agents, obs 5, state 4, 6 actio
 @pytest.mark.parametrize(
     "field, value",
     [("td_lambda", 1.5), ("gamma", 1.0), ("critic_lr", 0.0), ("critic_hidden", 0),
-     ("epsilon_finish", 0.9), ("update_unit", "step"), ("replay_size", 8), ("obs_agent_id", 1)],
+     ("epsilon_finish", 0.9), ("update_unit", "step"), ("replay_size", 16), ("obs_agent_id", 1),
+     ("on_buffer_size", 8), ("tb_lambda", 1.2), ("tree_backup_steps", 0), ("actor_batch", "newest")],
 )
 def test_settings_reject_bad_values(field, value):
     with pytest.raises(ValueError, match=f"^{field}: "):
@@ -65,7 +66,7 @@ def test_losses_match_a_hand_computation():
     advantages (agent 0, agent 1): row (0, 0): 0, 1; row (0, 1): -1 (actions {0, 2}), -1;
     row (1, 0): 1, 0, each times k = 1/2 and log pi = -log K."""
     algo = constant()
-    out = algo.update(hand_batch(), None)
+    out = algo.update({"on": hand_batch(), "off": None, "actor": hand_batch()}, None)
     step0 = ((3 - 1.875) ** 2 + (3 - 4) ** 2) / 2
     step1 = (1.5 - 2.5) ** 2
     assert out["loss_q"].item() == pytest.approx((step0 + step1) / 2, rel=1e-5)
@@ -93,10 +94,12 @@ def test_a_seed_trains_the_same_alone_or_among_others():
 
 def test_seeds_outside_active_do_not_change():
     algo = DOP(SPEC, [0, 1, 2], TINY)
-    algo.update(random_batch(SPEC, 3, 2, 0), None)
+    mixed = lambda seed: {"on": random_batch(SPEC, 3, 2, seed), "off": random_batch(SPEC, 3, 2, seed + 10),  # noqa: E731
+                          "actor": random_batch(SPEC, 3, 2, seed + 20)}
+    algo.update(mixed(0), None)
     before = {k: v.clone() for k, v in algo.state_dict().items()}
     active = torch.tensor([True, False, True])
-    out = algo.update(random_batch(SPEC, 3, 2, 1), active)
+    out = algo.update(mixed(1), active)
     assert all(torch.isfinite(v[active]).all() for v in out.values())
     for key, value in algo.state_dict().items():
         assert torch.equal(value[1], before[key][1]), key
@@ -111,7 +114,7 @@ def test_learns_a_monotone_matrix_game():
     payoff = ((1, 2, 3), (2, 4, 6), (3, 6, 9))
     seeds = [0, 1, 2]
     settings = dataclasses.replace(
-        TINY, batch_size=8, replay_size=8, env_copies=8, hidden=32, critic_hidden=32,
+        TINY, batch_size=8, on_buffer_size=16, off_batch_size=8, replay_size=64, env_copies=8, hidden=32, critic_hidden=32,
         mixing_embed_dim=8, lr=0.005, critic_lr=0.005, target_update_interval=20,
         epsilon_finish=0.0, epsilon_anneal_steps=500,
     )
@@ -121,3 +124,39 @@ def test_learns_a_monotone_matrix_game():
     assert algo.updates.tolist() == [199] * 3
     greedy = evaluate(algo, envs.make_batched("matrix_game", 3, payoff=payoff), seeds, [0], "greedy")
     np.testing.assert_array_equal(greedy.returns, [[9.0]] * 3)
+
+
+def test_each_update_reads_on_and_off_policy_episodes_as_the_official_run_loop():
+    """40 finished episodes (4 copies): the critic's on-policy draw is 2 distinct episodes among
+    the newest on_buffer_size = 4, its off-policy draw 2 distinct among all 8 the replay keeps;
+    the actor reads the newest 2, or (official sample_latest) a uniform 2 of the newest 4 when
+    the ring index, finished episodes mod 4, is below 2."""
+    from algorithms.storage import LatestEpisodes
+
+    algo = DOP(SPEC, [0], TINY)
+    fields = algo.fields(SPEC)
+    store = LatestEpisodes([0], TINY.replay_size, fields, 1, SPEC.episode_limit)
+    blank = {"obs": torch.zeros(1, 1, 3, 5), "state": torch.zeros(1, 1, 4), "avail": torch.ones(1, 1, 3, 6)}
+    for episode in range(10):
+        store.open(**{**blank, "obs": torch.full((1, 1, 3, 5), float(episode))})
+        store.close(torch.tensor([[False]]), blank, action=torch.zeros(1, 1, 3, dtype=torch.long),
+                    reward=torch.zeros(1, 1), terminated=torch.tensor([[True]]))
+    assert bool(algo.ready(store)) and not bool(DOP(SPEC, [0], dataclasses.replace(TINY, off_batch_size=12,
+                                                                                   replay_size=16)).ready(store))
+    seen = {"on": set(), "off": set(), "actor": set()}
+    for _ in range(50):
+        batch = algo.sample(store, None)
+        for part in seen:
+            ids = batch[part]["obs"][0, :, 0, 0, 0].long().tolist()
+            assert len(set(ids)) == len(ids)  # without replacement
+            seen[part] |= set(ids)
+    assert seen["on"] == {6, 7, 8, 9} and seen["off"] == set(range(2, 10))  # the ring keeps 8
+    assert seen["actor"] == {8, 9}  # 10 mod 4 = 2: no fallback
+    for episode in (10, 11):
+        store.open(**{**blank, "obs": torch.full((1, 1, 3, 5), float(episode))})
+        store.close(torch.tensor([[False]]), blank, action=torch.zeros(1, 1, 3, dtype=torch.long),
+                    reward=torch.zeros(1, 1), terminated=torch.tensor([[True]]))
+    drawn = {tuple(algo.sample(store, None)["actor"]["obs"][0, :, 0, 0, 0].long().tolist()) for _ in range(50)}
+    assert len(drawn) > 1 and set().union(*drawn) == {8, 9, 10, 11}  # 12 mod 4 = 0 < 2: the fallback
+    latest = DOP(SPEC, [0], dataclasses.replace(TINY, actor_batch="latest"))
+    assert latest.sample(store, None)["actor"]["obs"][0, :, 0, 0, 0].tolist() == [10.0, 11.0]
