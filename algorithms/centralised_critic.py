@@ -56,6 +56,8 @@ class CentralisedCritic(nn.Module):
         # All members' first layers stacked: rows m * H .. (m + 1) * H belong to member m.
         self.w_in = nn.Parameter(w.detach().flatten(1, 2))  # [S, M * H, in]
         self.b_in = nn.Parameter(b.detach().flatten(1, 2))  # [S, M * H, 1]
+        # Member m's first layer is its own variable to per-variable clipping (seed_optim).
+        self.w_in.members = self.b_in.members = M
         sizes = [*hidden, 1]
         self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
         for a, b_ in zip(sizes[:-1], sizes[1:]):

@@ -19,12 +19,14 @@ def _per_seed(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return values.view(*values.shape, *([1] * (like.dim() - values.dim())))
 
 
-def clip_grads_(grads: list[torch.Tensor], clip: float, clip_scope: str) -> None:
+def clip_grads_(grads: list[torch.Tensor], clip: float, clip_scope: str, members=None) -> None:
     """Scale ``grads`` (seed-leading tensors) in place so their norms are at most ``clip``.
 
     ``"seed"``: one norm over all of a seed's tensors (``torch.nn.utils.clip_grad_norm_``
     applied to each seed alone, with its ``+ 1e-6``); ``"variable"``: every ``[S, N, ...]``
-    tensor per (seed, agent) on its own.
+    tensor per (seed, agent) on its own, where N is ``members[k]`` for the k-th tensor when
+    given (a tensor that stacks M members along its axis 1, such as the centralised critic's
+    first layer ``[S, M * H, in]``, is clipped member by member), else its axis 1.
     """
     if clip_scope == "seed":
         S = grads[0].shape[0]
@@ -32,8 +34,11 @@ def clip_grads_(grads: list[torch.Tensor], clip: float, clip_scope: str) -> None
         coef = (clip / (norm + 1e-6)).clamp(max=1.0)
         torch._foreach_mul_(grads, [_per_seed(coef, g) for g in grads])
     else:
-        coefs = [(clip / (g.flatten(2).norm(dim=2) + 1e-6)).clamp(max=1.0) for g in grads]
-        torch._foreach_mul_(grads, [_per_seed(c, g) for c, g in zip(coefs, grads)])
+        S = grads[0].shape[0]
+        for g, m in zip(grads, members or [None] * len(grads)):
+            per = g.reshape(S, m or g.shape[1], -1)  # one row per (seed, member)
+            coef = (clip / (per.norm(dim=2, keepdim=True) + 1e-6)).clamp(max=1.0)
+            g.copy_((per * coef).view_as(g))
 
 
 class _SeedOptimiser:
@@ -69,7 +74,8 @@ class _SeedOptimiser:
             for p in self.params
         ]
         if self.clip is not None:
-            clip_grads_(grads, self.clip, self.clip_scope)
+            members = [getattr(p, "members", None) for p in self.params]
+            clip_grads_(grads, self.clip, self.clip_scope, members)
         return grads, on.to(self.params[0].dtype)
 
     def _view(self, values: torch.Tensor) -> list[torch.Tensor]:

@@ -6,9 +6,9 @@ whose movement force components are U(-1, 1) each step (times its acceleration),
 environment's own seeded generator, so a seed fixes the prey's walk. Only predators are
 PettingZoo agents. Every predator receives ``catch_reward`` for each predator-prey contact
 (IAC §5.1: "a shared reward +10"). Actions follow IAC's official code: five continuous values
-in [-1, 1] (``action_low = -1``; mpe2's own range is [0, 1]) with force (a2 - a1, a4 - a3) *
-accel, so a force per axis spans twice what mpe2's range allows; the physics is the original
-MPE's (envs/particle_physics.py).
+in [-1, 1] (``action_low = -1``; mpe2's own range is [0, 1]) with the original MPE's force
+(a1 - a2, a3 - a4) * accel (``environment.py`` lines 174-175), so a force per axis spans twice
+what mpe2's range allows; the physics is the original MPE's (envs/particle_physics.py).
 
 Observation (simple_tag layout): own velocity, own position, landmarks' relative positions,
 other agents' relative positions (other predators, then the prey), the prey's velocity.

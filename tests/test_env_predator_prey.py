@@ -88,11 +88,11 @@ def test_a_scripted_pair_scores_in_the_hundreds():
         mid = np.mean([a.state.p_pos for a in world.agents], axis=0)
         prey = min(world.landmarks, key=lambda p: np.linalg.norm(p.state.p_pos - mid))
         actions = {}
-        for agent in world.agents:  # PD control toward the prey, as mpe2 force components
-            d = 4 * (prey.state.p_pos - agent.state.p_pos) - 1.2 * agent.state.p_vel
+        for agent in world.agents:  # PD control toward the prey, as the original MPE's force
+            d = 4 * (prey.state.p_pos - agent.state.p_pos) - 1.2 * agent.state.p_vel  # (a1 - a2, a3 - a4)
             d = d / max(1.0, np.linalg.norm(d))
             actions[agent.name] = np.array(
-                [0, max(-d[0], 0), max(d[0], 0), max(-d[1], 0), max(d[1], 0)], np.float32
+                [0, max(d[0], 0), max(-d[0], 0), max(d[1], 0), max(-d[1], 0)], np.float32
             )
         _, rew, _, _, _ = env.step(actions)
         total += np.mean(list(rew.values()))

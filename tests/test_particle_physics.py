@@ -86,8 +86,9 @@ def test_an_unknown_physics_is_named():
 
 
 def test_iac_actions_span_the_official_codes_minus_one_to_one():
-    """IAC's official code: a in [-1, 1]^5, force x = (a2 - a1) accel, up to twice mpe2's.
-    A predator at rest pushed with a1 = -1, a2 = 1: force 2 * 3 = 6, v' = 0.6, p' = 0.06."""
+    """IAC's official code on the original MPE: a in [-1, 1]^5, force x = (a1 - a2) accel
+    (multiagent/environment.py lines 174-175), up to twice mpe2's. A predator at rest pushed
+    with a1 = 1, a2 = -1: force 2 * 3 = 6, v' = 0.6, p' = 0.06."""
     env = envs.make("iac_predator_prey")
     env.reset(seed=0)
     space = env.action_space("adversary_0")
@@ -98,10 +99,28 @@ def test_iac_actions_span_the_official_codes_minus_one_to_one():
         entity.state.p_vel = np.zeros(2)
     predator = world.agents[0]
     start = predator.state.p_pos.copy()
-    push = np.array([0.0, -1.0, 1.0, 0.0, 0.0], np.float32)
+    push = np.array([0.0, 1.0, -1.0, 0.0, 0.0], np.float32)
     still = np.zeros(5, np.float32)
     env.step({a: push if a == "adversary_0" else still for a in env.agents})
     np.testing.assert_allclose(predator.state.p_vel, [0.6, 0.0], atol=1e-12)
     np.testing.assert_allclose(predator.state.p_pos - start, [0.06, 0.0], atol=1e-12)
     with pytest.raises(ValueError, match="action_low must be 0"):
         envs.make("iac_predator_prey", action_low=-2.0)
+
+
+@pytest.mark.parametrize("task,kwargs", PARTICLE_TASKS)
+def test_the_same_action_gives_the_original_mpes_force(task, kwargs):
+    """The original MPE pushes with (a1 - a2, a3 - a4) * accel; mpe2 with the opposite signs.
+    An agent's force for a = (0, 1, 0, 0, 1): (+1, -1) * accel with the original physics,
+    (-1, +1) * accel with mpe2's."""
+    for physics, sign in (("original", 1.0), ("mpe2", -1.0)):
+        env = envs.make(task, physics=physics, **kwargs)
+        env.reset(seed=0)
+        base = env.unwrapped
+        agent = base.world.agents[0]
+        name = env.agents[0]
+        action = np.zeros(env.action_space(name).shape, np.float32)
+        action[1], action[4] = 1.0, 1.0
+        base._set_action([action], agent, env.action_space(name))
+        accel = agent.accel if agent.accel is not None else 5.0  # mpe2's default sensitivity
+        np.testing.assert_allclose(agent.action.u, sign * np.array([1.0, -1.0]) * accel, atol=1e-6)

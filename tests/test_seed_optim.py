@@ -83,6 +83,31 @@ def test_variable_clipping_bounds_every_seed_and_agent_slice():
         torch.testing.assert_close(norms, torch.full_like(norms, 0.5), rtol=1e-4, atol=1e-5)
 
 
+def test_variable_clipping_treats_each_critic_members_first_layer_as_its_own_variable():
+    """MADDPG's centralised critic stores its members' first layers stacked, [S, M * H, in]:
+    the reference code (openai/maddpg, tf clip_by_norm per variable) clips member m's layer as
+    one variable, so with member 0's gradient large and member 1's small, member 0's whole
+    [H, in] block is scaled to norm 0.5 and member 1's is left alone. Row by row (each hidden
+    unit alone), it was up to sqrt(H) looser."""
+    from algorithms.centralised_critic import CentralisedCritic
+    from algorithms.seeding import SeedStreams
+
+    critic = CentralisedCritic(SeedStreams([0, 1], "init"), 2, 3, 2, (8, 8))
+    opt = SeedAdam(critic.parameters(), lr=0.01, clip=0.5, clip_scope="variable")
+    H = 8
+    for p in critic.parameters():
+        p.grad = torch.zeros_like(p)
+    g = torch.Generator().manual_seed(0)
+    big, small = torch.randn(2, H, 7, generator=g), torch.randn(2, H, 7, generator=g) * 1e-3
+    critic.w_in.grad = torch.cat([big, small], 1)  # rows 0..7: member 0, rows 8..15: member 1
+    clipped = opt._grads(None)[0][0]  # w_in comes first
+    member = clipped.reshape(2, 2, -1).norm(dim=2)  # [S, M]
+    torch.testing.assert_close(member[:, 0], torch.full((2,), 0.5), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(clipped[:, H:], small)
+    rows = clipped[:, :H].norm(dim=2)
+    assert (rows < 0.5).all() and rows.pow(2).sum(1).sqrt().allclose(torch.full((2,), 0.5), atol=1e-4)
+
+
 def test_polyak_and_hard_copy_respect_the_mask():
     target, source = nn.Linear(2, 2), nn.Linear(2, 2)
     for p in (*target.parameters(), *source.parameters()):
