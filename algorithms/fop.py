@@ -10,12 +10,15 @@ Reference implementation: liyheng/FOP (PyMARL), ``learners/fop_learner.py``,
 - critics: two MLPs Q_i(o_i, .) on [observation, agent id], each mixed by its own
   ``FOPMixer`` (eq. 6 in its IGO form), with target copies every ``target_update_interval``
   updates;
-- soft values V_i = alpha log sum_u exp(Q_i(u) / alpha) (FOP eq. 5), with one temperature for
-  all agents annealed as alpha = max(0.05, 0.5 - t / 200000) (the official code; FOP's paper
-  allows alpha_i per agent, the code uses one);
+- soft values V_i = alpha log sum_u exp(Q_i(u) / alpha) (FOP eq. 5) over every action, the
+  unavailable ones included, as the official code (``soft_value_actions: available`` sums
+  over the legal ones only), with one temperature for all agents annealed as
+  alpha = max(0.05, 0.5 - t / 200000) (the official code; FOP's paper allows alpha_i per
+  agent, the code uses one);
 - critic target: TD(lambda) on min_k Q_tot,k^-(tau', u') with u' ~ pi at every row, minus
   alpha times the agents' mean log pi(u'|tau') of the next step (the official code's soft
-  term, added outside the lambda-recursion);
+  term, added outside the lambda-recursion, kept on a terminal step as the official code
+  keeps it; ``terminal_entropy: drop`` drops it there);
 - policy loss per agent: sum_u pi_i(u) (alpha log pi_i(u) - min_k Q_i,k(u)) (FOP eq. 11, the
   discrete soft policy improvement), the actor stepped before the critics as in the code.
 
@@ -65,9 +68,16 @@ class FOPSettings(RecurrentSettings):
     alpha_start: float  # entropy temperature, linear in env steps (fop_learner.py)
     alpha_finish: float
     alpha_anneal_steps: int
+    # Where the official code and the FOP paper's reading differ (README deviations table):
+    soft_value_actions: str  # "all" (official: logsumexp over every action) | "available"
+    terminal_entropy: str  # "keep" (official: -alpha log pi of the slot after a termination stays) | "drop"
 
     def __post_init__(self):
         super().__post_init__()
+        check(self.soft_value_actions in ("all", "available"), "soft_value_actions",
+              "must be all or available", self.soft_value_actions)
+        check(self.terminal_entropy in ("keep", "drop"), "terminal_entropy", "must be keep or drop",
+              self.terminal_entropy)
         ints = ["critic_hidden", "mixing_embed_dim", "heads", "target_update_interval", "alpha_anneal_steps"]
         check_integer(self, *ints)
         check_positive(self, *ints, "critic_lr", "alpha_start", "alpha_finish")
@@ -200,9 +210,30 @@ class FOP(DiscreteLearner):
         return [c(flat).view(*obs.shape[:-1], self.n_actions) for c in critics]
 
     def _soft_value(self, q, available, alpha):
-        """V_i = alpha log sum_{available u} exp(Q_i(u) / alpha) (FOP eq. 5, over legal actions)."""
+        """V_i = alpha log sum_u exp(Q_i(u) / alpha) (FOP eq. 5): over every action as the
+        official code (``fop_learner.py`` 153-154, 173-174), or over the available ones."""
         a = self._per_seed(alpha, q).squeeze(-1)
-        return torch.logsumexp((q / a.unsqueeze(-1)).masked_fill(~available, -float("inf")), -1) * a
+        scaled = q / a.unsqueeze(-1)
+        if self.settings.soft_value_actions == "available":
+            scaled = scaled.masked_fill(~available, -float("inf"))
+        return torch.logsumexp(scaled, -1) * a
+
+    def soft_targets(self, target_qs, u_next, soft, available, state, reward, terminated, mask, alpha):
+        """The critics' target y ``[S, B, T]`` (``train_critic``): TD(lambda) on the smaller
+        target Q_tot(tau', u') of the two critics, u' ~ pi drawn at every row, minus alpha times
+        the next row's soft term (``soft [S, B, T + 1]``, FOP: the agents' mean log pi(u')),
+        added after the lambda-recursion as the official code does; on a terminal step it stays
+        (official) or is dropped (``terminal_entropy: drop``: no action follows a termination)."""
+        st = self.settings
+        one_hot = F.one_hot(u_next, self.n_actions).to(target_qs[0].dtype)
+        q_tot = []
+        for critic_q, mixer in zip(target_qs, self.target_mixers):
+            q_u = critic_q.gather(-1, u_next.unsqueeze(-1)).squeeze(-1)
+            q_tot.append(mixer(q_u, self._soft_value(critic_q, available, alpha), state, one_hot))
+        g = td_lambda_targets(reward, terminated, mask, torch.min(*q_tot), st.gamma, st.td_lambda)
+        a = self._per_seed(alpha, g)
+        after = torch.ones_like(g) if st.terminal_entropy == "keep" else 1 - terminated.to(g.dtype)
+        return g - a * after * soft[:, :, 1:]
 
     def policy_loss(self, batch, log_pi, partners) -> torch.Tensor:
         """sum_u pi_i(u) (alpha log pi_i(u) - extra(u) - min_k Q_i,k(u)) over rows and agents,
@@ -233,17 +264,8 @@ class FOP(DiscreteLearner):
             log_pi = self.floored(logits, available)  # the updated actor (stepped first)
             u_next = mc.sample(self.update_noise, log_pi, active)  # u' ~ pi at every row
             soft = self.regulariser(log_pi, u_next, obs, active).mean(-1)  # [S, B, T + 1]
-            one_hot = F.one_hot(u_next, self.n_actions).to(obs.dtype)
-            targets = []
-            for critic_q, mixer in zip(self._q(self.target_critics, obs), self.target_mixers):
-                q_u = critic_q.gather(-1, u_next.unsqueeze(-1)).squeeze(-1)
-                v = self._soft_value(critic_q, available, alpha)
-                targets.append(mixer(q_u, v, state, one_hot))
-            g = td_lambda_targets(reward, terminated, mask, torch.min(*targets), st.gamma, st.td_lambda)
-            # The next step's soft term, outside the lambda-recursion (official code); none
-            # after a termination (no action follows it).
-            a = self._per_seed(alpha, g)
-            y = g - a * (1 - terminated.float()) * soft[:, :, 1:]
+            y = self.soft_targets(self._q(self.target_critics, obs), u_next, soft, available, state,
+                                  reward, terminated, mask, alpha)
         one_hot = F.one_hot(action, self.n_actions).to(obs.dtype)
         out = []
         for critic_q, mixer in zip(self._q(self.critics, obs[:, :, :T]), self.mixers):

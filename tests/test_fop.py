@@ -1,10 +1,13 @@
 """FOP (algorithms/fop.py) and VM3-AC on FOP (algorithms/vm3ac_fop.py): settings, the losses by
-hand, masks, per-seed independence, checkpoints, learning a matrix game, and SMAX 3m."""
+hand (official defaults and the paper's reading), the critic target against the official code's
+numbers, masks, per-seed independence, checkpoints, learning a matrix game, and SMAX 3m."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,7 +57,7 @@ def test_latent_settings_reject_bad_values(field, value):
 ALPHA, GAMMA, LAMBDA = 0.5, 0.5, 0.5
 
 
-def constant(name: str):
+def constant(name: str, official: bool = False):
     """2 agents, 3 actions, every weight zero: the actor's logits are 0 (pi uniform over the
     available actions; no epsilon floor), online critics Q_i = 2 and 3 for every action,
     targets 1 and 4. Mixers: 4 heads with |key| = 2, sigmoid(0) = 1/2 for agents and actions,
@@ -65,6 +68,7 @@ def constant(name: str):
     settings = dataclasses.replace(
         settings, gamma=GAMMA, td_lambda=LAMBDA, alpha_start=ALPHA, alpha_finish=ALPHA,
         epsilon_start=0.0, epsilon_finish=0.0, target_update_interval=1000,
+        soft_value_actions="all" if official else "available", terminal_entropy="keep" if official else "drop",
     )
     algo = cls(EnvSpec(2, 1, 1, True, 3, (), (), 2), [0], settings)
     with torch.no_grad():
@@ -81,20 +85,27 @@ def constant(name: str):
     return algo
 
 
-def expected_losses(mi: bool) -> tuple[float, float]:
+def expected_losses(mi: bool, official: bool = False) -> tuple[float, float]:
     """Critic 1's loss and the policy loss on conftest's ``hand_batch`` (episode 0: two steps
-    cut by the limit; episode 1: one step, then padding), with or without VM3-AC's MI term (N = 2, one
-    partner: the term is -(1/2)(log q + log q) = +log 3 on every action)."""
+    cut by the limit; episode 1: one step, then its final row, where each agent has one legal
+    action), with or without VM3-AC's MI term (N = 2, one partner: the term is
+    -(1/2)(log q + log q) = +log 3 on every action). ``official``: V_i over all 3 actions
+    (K_i = 3 everywhere) and the soft term kept after episode 1's termination (its final row's
+    log pi is 0: one legal action, so only the MI term's extra remains)."""
     l2, l3 = math.log(2), math.log(3)
     extra = l3 if mi else 0.0  # what the MI term adds to log pi in the soft terms
     # online Q_tot = sum_i (2 x 2 - (2 + alpha log K_i)) + 0.5, whatever the actions
     q_tot = [4.5 - ALPHA * 2 * l3, 4.5 - ALPHA * (l2 + l3), 4.5 - ALPHA * 2 * l3]
     # target min_k Q_tot,k: the critic of Q = 1: sum_i (1 - alpha log K_i) + 0.25
     v1, v2 = 2.25 - ALPHA * (l2 + l3), 2.25  # ep 0 rows 1 and 2 (row 2: one action each)
+    if official:
+        q_tot = [4.5 - ALPHA * 2 * l3] * 3
+        v1 = v2 = 2.25 - ALPHA * 2 * l3
     g1 = 2 + GAMMA * v2  # row 1: its successor is the final row (G = V there)
     g0 = 1 + GAMMA * ((1 - LAMBDA) * v1 + LAMBDA * g1)
     # minus alpha x the next row's mean soft term: -(log K_i) + extra, uniform pi
-    y = [g0 - ALPHA * (-(l2 + l3) / 2 + extra), g1 - ALPHA * (0 + extra), 4.0]  # ep 1 ends
+    y = [g0 - ALPHA * (-(l2 + l3) / 2 + extra), g1 - ALPHA * (0 + extra),
+         4.0 - ALPHA * extra if official else 4.0]  # ep 1 ends
     loss_q = sum((q - t) ** 2 for q, t in zip(q_tot, y)) / 3
     # policy: sum_u pi(u) (alpha (log pi(u) + extra) - 2) = -alpha log K + alpha extra - 2,
     # mean over the 3 filled rows x 2 agents: K = (3, 3), (2, 3), (3, 3)
@@ -103,11 +114,12 @@ def expected_losses(mi: bool) -> tuple[float, float]:
     return loss_q, loss_pi
 
 
+@pytest.mark.parametrize("official", [True, False])
 @pytest.mark.parametrize("name", LEARNERS)
-def test_losses_match_a_hand_computation(name):
+def test_losses_match_a_hand_computation(name, official):
     mi = name == "vm3ac_fop"
-    loss_q, loss_pi = expected_losses(mi)
-    algo = constant(name)
+    loss_q, loss_pi = expected_losses(mi, official)
+    algo = constant(name, official)
     first = algo.critic_losses(hand_batch())[0]
     assert first.item() == pytest.approx(loss_q, rel=1e-5)
     out = algo.update(hand_batch(), None)
@@ -208,3 +220,51 @@ def test_q_xi_of_every_own_action_equals_the_general_path():
     A = SPEC.action_dim
     every = torch.eye(A).view(1, 1, A, 1, A).expand(2, 10, A, SPEC.n_agents, A)
     torch.testing.assert_close(algo.every_own_action_log_probs(obs), algo.partner_log_probs(obs, every))
+
+
+OFFICIAL_FOP = json.loads((Path(__file__).parent / "fixtures/official/fop_targets.json").read_text())
+
+
+def load_official_mixer(mixer, weights: dict) -> None:
+    """The official FOPMixer's per-head nn.Linear layers into ours (heads side by side)."""
+    w = {k: torch.tensor(v) for k, v in weights.items()}
+    H = mixer.heads
+    with torch.no_grad():
+        keys, agents, actions = mixer.keys.layers[0], mixer.agents.layers[0], mixer.actions.layers[0]
+        keys.weight[0, 0] = torch.cat([w[f"key_extractors.{h}.weight"] for h in range(H)]).T
+        keys.bias[0, 0, 0] = torch.cat([w[f"key_extractors.{h}.bias"] for h in range(H)])
+        agents.weight[0, 0] = torch.cat([w[f"agents_extractors.{h}.weight"] for h in range(H)]).T
+        agents.bias[0, 0, 0] = torch.cat([w[f"agents_extractors.{h}.bias"] for h in range(H)])
+        actions.weight[0, 0] = torch.cat([w[f"action_extractors.{h}.weight"] for h in range(H)]).T
+        actions.bias[0, 0, 0] = torch.cat([w[f"action_extractors.{h}.bias"] for h in range(H)])
+        mixer.V.layers[0].weight[0, 0] = w["V.0.weight"].T
+        mixer.V.layers[0].bias[0, 0, 0] = w["V.0.bias"]
+        mixer.V.layers[1].weight[0, 0] = w["V.2.weight"].T
+        mixer.V.layers[1].bias[0, 0, 0] = w["V.2.bias"]
+
+
+def test_critic_targets_are_the_official_fops():
+    """liyheng/FOP e100a97, train_critic on a fixed batch (numbers in the fixture): the floored
+    pi, V_i over all actions, both target mixers, TD(lambda) and the soft term kept on episode
+    1's terminal step. Rows past an episode's end count nothing in either code."""
+    c, given, want = OFFICIAL_FOP["constants"], OFFICIAL_FOP["inputs"], OFFICIAL_FOP["outputs"]
+    t = lambda name, src=given: torch.tensor(src[name]["value"]).unsqueeze(0)  # noqa: E731  [1, B, ...]
+    settings = dataclasses.replace(LEARNERS["fop"][1], heads=c["n_head"], mixing_embed_dim=c["mixing_embed_dim"],
+                                   gamma=c["gamma"], td_lambda=c["td_lambda"], epsilon_start=c["epsilon_floor"],
+                                   epsilon_finish=c["epsilon_floor"])
+    algo = FOP(EnvSpec(c["n_agents"], 1, c["state_dim"], True, c["n_actions"], (), (), 5), [0], settings)
+    for mixer, key in zip(algo.target_mixers, ("target_mixer1_state_dict", "target_mixer2_state_dict")):
+        load_official_mixer(mixer, given[key]["value"])
+    T = c["T_transitions"]
+    avail = t("avail_actions").bool()
+    mask = t("mask", want)[..., 0]
+    live = avail.any(-1).all(-1)  # rows the official code fills; ours pads the rest with all actions
+    available = avail | ~avail.any(-1, keepdim=True)
+    log_pi = algo.floored(t("agent_logits"), available)
+    torch.testing.assert_close(log_pi.exp()[live], t("pi", want)[live], rtol=1e-5, atol=1e-6)
+    u_next = t("next_actions", want).long()
+    soft = log_pi.gather(-1, u_next.unsqueeze(-1)).squeeze(-1).mean(-1)
+    y = algo.soft_targets([t("target_q_vals1"), t("target_q_vals2")], u_next, soft, available, t("state"),
+                          t("reward")[:, :, :T, 0], t("terminated")[:, :, :T, 0].bool(), mask,
+                          torch.tensor([c["alpha"]]))
+    torch.testing.assert_close(y[mask > 0], t("targets", want)[..., 0][mask > 0], rtol=1e-5, atol=1e-5)
