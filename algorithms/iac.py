@@ -67,6 +67,9 @@ class IACSettings(Schedule):
     # None for eq. 14's learned sigma_i (algorithms/joint_gaussian.py); individual exploration
     # always learns sigma_i.
     fixed_variance: float | None
+    # The official code's biased jitter of the Gaussian's mean, loc = mu + mean_jitter U[0, 1)
+    # per action component at every draw (not at execution), in half action ranges; 0: none.
+    mean_jitter: float
     log_std_min: float
     log_std_max: float
 
@@ -91,6 +94,8 @@ class IACSettings(Schedule):
         check(self.alpha_decay >= 0, "alpha_decay", "must be >= 0", self.alpha_decay)
         check(self.noise_std >= 0, "noise_std", "must be >= 0", self.noise_std)
         check(self.log_std_min < self.log_std_max, "log_std_min", "must be < log_std_max", self.log_std_min)
+        check(isinstance(self.mean_jitter, (int, float)) and self.mean_jitter >= 0, "mean_jitter", "must be >= 0",
+              self.mean_jitter)
         check(
             self.fixed_variance is None or (isinstance(self.fixed_variance, (int, float)) and self.fixed_variance > 0),
             "fixed_variance", "must be > 0, or null for a learned sigma (eq. 14)", self.fixed_variance,
@@ -165,9 +170,13 @@ class IAC(Learner):
 
     # ---- acting -------------------------------------------------------------------------
     def _noise(self, streams: SeedStreams, B: int, active=None):
+        st = self.settings
         eps_N = streams.normal(self.n_agents, B, self.action_dim, active=active)
-        eps_M = streams.normal(B, self.settings.rank, active=active) if self.settings.rank else None
-        return eps_N, eps_M
+        eps_M = streams.normal(B, st.rank, active=active) if st.rank else None
+        jitter = None
+        if st.mean_jitter:
+            jitter = st.mean_jitter * streams.uniform(0, 1, self.n_agents, B, self.action_dim, active=active)
+        return eps_N, eps_M, jitter
 
     def _policy(self, actor, o, s, streams, active=None):
         """Sampled joint action ``[S,N,B,A]``, joint log pi ``[S,B]``, individual log pi_i

@@ -89,13 +89,18 @@ class JointGaussianPolicy(nn.Module):
         mu = self.individual(obs)[..., : self.A]
         return self.centre + self.half_range * torch.tanh(mu)
 
-    def sample(self, obs, state, eps_N: torch.Tensor, eps_M: torch.Tensor | None):
+    def sample(self, obs, state, eps_N: torch.Tensor, eps_M: torch.Tensor | None, jitter=None):
         """Reparameterised joint action (eq. 14) and log-densities.
 
-        eps_N ``[S, N, B, A]``, eps_M ``[S, B, m]``. Returns u ``[S, N, B, A]``, the joint
-        log pi(u | o, s) ``[S, B]`` (eq. 10) and, at rank 0, the individual log pi_i(u_i | o_i)
-        ``[S, N, B]`` (None otherwise: with L the agents' actions are not independent)."""
+        eps_N ``[S, N, B, A]``, eps_M ``[S, B, m]``; ``jitter [S, N, B, A]`` (in half action
+        ranges), if given, shifts the mean before sampling and in the density: the official
+        code's ``loc = mu + 0.05 U[0, 1)`` (``IAC/actor.py`` lines 46-47), in neither paper.
+        Returns u ``[S, N, B, A]``, the joint log pi(u | o, s) ``[S, B]`` (eq. 10) and, at rank
+        0, the individual log pi_i(u_i | o_i) ``[S, N, B]`` (None otherwise: with L the agents'
+        actions are not independent)."""
         mu, sigma, L = self.parts(obs, state)
+        if jitter is not None:
+            mu = mu + self.half_range * jitter
         u = mu + sigma * eps_N
         if L is None:
             log_pi_i = Normal(mu, sigma, validate_args=False).log_prob(u).sum(-1)

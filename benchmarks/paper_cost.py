@@ -31,7 +31,7 @@ import envs
 from algorithms import learner
 from pipeline import devices
 from pipeline.loops import Budget, train
-from pipeline.params import load_runs, run_of, train_device
+from pipeline.params import budget_of, load_runs, run_of, train_device
 
 
 def seconds_per_step(run, env_steps: int) -> float:
@@ -125,16 +125,18 @@ def main() -> None:
         if not names:
             parser.error(f"--runs {' '.join(args.runs)} matches no run of params.yaml")
     seeds = tuple(params["seeds"][: args.seeds])
-    paper_steps = params["profiles"]["paper"]["env_steps"]
+    paper = params["profiles"]["paper"]
+    paper_steps = paper["env_steps"]  # the default; a run's task may set its own (budget_of)
     threads = torch.get_num_threads()
     on = ("on " + torch.cuda.get_device_name(device) + ", so GPU-hours = hours") if device.type == "cuda" else \
         f"{threads} torch thread(s), so CPU-hours = hours x {threads}"
     print(f"{args.figure or 'every run'}: {len(seeds)} seeds together, {args.env_steps} env steps measured, "
-          f"extrapolated to {paper_steps:,} steps per seed; {on}")
+          f"extrapolated to the paper profile's steps per seed ({paper_steps:,} unless its task sets its own); {on}")
     print(f"{'run':46} {'ms/step':>8} {'paper h':>8}")
     per_family: dict[str, float] = {}
     for name in dict.fromkeys(names):
         run = dataclasses.replace(runs[name], seeds=seeds)
+        paper_steps = budget_of(paper, run.task).env_steps
         if learner(run.family).loop == "transitions":
             per_step = seconds_per_step(run, args.env_steps)
             hours = per_step * paper_steps / 3600

@@ -15,7 +15,7 @@ import argparse
 import envs
 from algorithms import learner
 from pipeline import memory
-from pipeline.params import load_runs
+from pipeline.params import budget_of, load_runs
 
 
 def main() -> None:
@@ -29,11 +29,13 @@ def main() -> None:
     rows = []
     for run in runs.values():
         spec = envs.make_batched(run.task_id, 1, **run.task_kwargs).spec
-        networks, storage = memory.estimate(learner(run.family), spec, seeds, run.settings, steps)
+        run_steps = budget_of(profile, run.task).env_steps  # a task may set its own budget
+        networks, storage = memory.estimate(learner(run.family), spec, seeds, run.settings, run_steps)
         rows.append((networks + storage, networks, storage, run.name))
     rows.sort(reverse=True)
     gib = 2**30
-    print(f"profile {args.profile}: {len(seeds)} seeds, {steps:,} env steps per seed; {len(rows)} runs")
+    print(f"profile {args.profile}: {len(seeds)} seeds, {steps:,} env steps per seed (unless a task sets its own); "
+          f"{len(rows)} runs")
     print(f"{'run':46} {'total GiB':>9} {'networks':>9} {'storage':>9}")
     for total, networks, storage, name in rows[: args.top or None]:
         print(f"{name:46} {total / gib:9.2f} {networks / gib:9.3f} {storage / gib:9.2f}")

@@ -40,7 +40,8 @@ def budget_note(params: dict) -> str | None:
     return (
         f"Reduced budget (profile '{name}'): {used['seeds']} seeds, {used['env_steps']:,} env steps "
         f"per seed, {used['eval_episodes']} evaluation episodes; the papers' scale is "
-        f"'{PAPER_PROFILE}' ({paper['seeds']} seeds, {paper['env_steps']:,} steps)"
+        f"'{PAPER_PROFILE}' ({paper['seeds']} seeds, {paper['env_steps']:,} steps"
+        f"{', more for the tasks it lists' if paper.get('tasks') else ''})"
     )
 
 

@@ -141,14 +141,25 @@ def _profile(params: dict) -> dict:
     _require(
         name in profiles, "profile", f"'{name}' is not one of the profiles ({', '.join(profiles)})"
     )
+    tasks = params.get("tasks") if isinstance(params.get("tasks"), dict) else {}
+    budget_keys = [f.name for f in fields(Budget)]
     for pname, profile in profiles.items():
-        _known_keys(_mapping(profile, f"profiles.{pname}"), PROFILE_KEYS, f"profiles.{pname}")
+        _known_keys(_mapping(profile, f"profiles.{pname}"), [*PROFILE_KEYS, "tasks"], f"profiles.{pname}")
         _positive_ints(profile, f"profiles.{pname}", PROFILE_KEYS)
+        for task, own in _mapping(profile.get("tasks", {}), f"profiles.{pname}.tasks").items():
+            key = f"profiles.{pname}.tasks.{task}"
+            _require(task in tasks, key, f"unknown task {task!r}")
+            _known_keys(_mapping(own, key), budget_keys, key)
+            _positive_ints(own, key, list(own))
     return profiles[name]
 
 
-def _budget(profile: dict) -> Budget:
-    return Budget(**{f.name: profile[f.name] for f in fields(Budget)})
+def budget_of(profile: dict, task: str | None = None) -> Budget:
+    """A profile's budget for runs on ``task``: the profile's own, with what its ``tasks``
+    section sets for that task (a paper's own budget and curve interval for its tasks)."""
+    own = (profile.get("tasks") or {}).get(task, {}) if task is not None else {}
+    return Budget(**{f.name: own.get(f.name, profile[f.name]) for f in fields(Budget)})
+
 
 
 def _evaluation(params: dict, episodes: int) -> Evaluation:
@@ -311,9 +322,9 @@ def _implied_runs(params: dict) -> dict[str, tuple[dict, set[int], dict]]:
             continue
         for column, task in _mapping(table.get("columns"), f"tables.{name}.columns").items():
             add(table.get("algorithm"), task, f"tables.{name}.algorithm", f"tables.{name}.columns.{column}")
-    budget = _budget(_profile(params))
+    profile = _profile(params)
     for name, snap in _mapping(params.get("snapshots", {}), "snapshots").items():
-        steps = snapshot_steps(snap, params["profile"], budget)
+        steps = snapshot_steps(snap, params["profile"], budget_of(profile, snap.get("task")))
         for label, algorithm in _mapping(snap.get("rows"), f"snapshots.{name}.rows").items():
             add(algorithm, snap.get("task"), f"snapshots.{name}.rows.{label}", f"snapshots.{name}.task", steps)
     for name, comparison in _mapping(params.get("comparisons", {}), "comparisons").items():
@@ -340,7 +351,7 @@ def snapshot_steps(snap: dict, profile: str, budget: Budget) -> list[int]:
 def resolve_runs(params: dict) -> dict[str, Run]:
     """Check every section and every run; return the runs by name."""
     profile = _profile(params)
-    budget, evaluation = _budget(profile), _evaluation(params, profile["eval_episodes"])
+    evaluation = _evaluation(params, profile["eval_episodes"])
     all_seeds = _seeds(params.get("seeds"), "seeds")
     _require(
         profile["seeds"] <= len(all_seeds),
@@ -349,7 +360,7 @@ def resolve_runs(params: dict) -> dict[str, Run]:
     )
     default_seeds = all_seeds[: profile["seeds"]]
     tasks = _tasks(params)
-    _check_snapshots(params, budget)
+    _check_snapshots(params, profile)
     for name, comparison in _mapping(params.get("comparisons", {}), "comparisons").items():
         _check_comparison(name, comparison, params)
     implied = _implied_runs(params)
@@ -380,6 +391,7 @@ def resolve_runs(params: dict) -> dict[str, Run]:
             f"task '{task}' has {'continuous' if discrete else 'discrete'} ones",
         )
         seeds = _seeds(run["seeds"], f"runs.{run_name}.seeds") if "seeds" in run else default_seeds
+        budget = budget_of(profile, task)
         eval_seeds = evaluation.env_seeds(max(evaluation.episodes, budget.curve_episodes))
         overlap = set(training_env_seeds(seeds, settings.env_copies)) & set(eval_seeds)
         _require(
@@ -575,7 +587,7 @@ def _check_comparison(name: str, entry, params: dict) -> None:
             require(_finite(value), f"{where}.{label}", f"must be a number, got {value!r}")
 
 
-def _check_snapshots(params: dict, budget: Budget) -> None:
+def _check_snapshots(params: dict, chosen: dict) -> None:
     """snapshots.<name>: policies kept at training steps (per profile) of the rows' runs on one
     task, drawn by the stage of the snapshot's ``kind`` (SNAPSHOT_KINDS)."""
     profile = params.get("profile")
@@ -595,6 +607,7 @@ def _check_snapshots(params: dict, budget: Budget) -> None:
             f"'{task}' is a {tasks[task].get('id')} task; a {kind} snapshot draws {', '.join(drawable or ())} only",
         )
         _mapping(snap.get("step"), f"{key}.step")
+        budget = budget_of(chosen, task)
         steps = snapshot_steps(snap, profile, budget)
         _require(
             len(steps) > 0 and all(_is_int(t) and t >= 0 for t in steps),

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,6 +32,7 @@ BASE = dict(
     critic_hidden=8, heads=2, mixing_embed_dim=4, hypernet_layers=1, hypernet_embed=4,
     gamma=0.9, lr_actor=1e-3, lr_critic=1e-3, alpha_start=0.1, alpha_decay=0.01, alpha_min=0.05,
     target_update_interval=3, noise_std=0.1, log_std_min=-5.0, log_std_max=0.0, fixed_variance=None,
+    mean_jitter=0.0,
 )  # fmt: skip
 VARIANTS = {  # IAC §5.2 (params.yaml): exploration, rank, attention
     "iac": dict(),
@@ -315,3 +318,43 @@ def test_finds_the_optimum_of_a_one_bump_simple_world(variant):
 def test_replace_keeps_settings_checked():
     with pytest.raises(ValueError, match="^gamma: "):
         dataclasses.replace(make().settings, gamma=1.0)
+
+
+# ---- against the official code -----------------------------------------------------------------
+OFFICIAL_IAC = json.loads((Path(__file__).parent / "fixtures/official/iac_joint_gaussian.json").read_text())
+
+
+class Fixed(torch.nn.Module):
+    """A network that outputs a stored tensor whatever it reads."""
+
+    def __init__(self, value: torch.Tensor):
+        super().__init__()
+        self.value = value
+
+    def forward(self, x):
+        return self.value
+
+
+@pytest.mark.parametrize("jitter", [False, True])
+def test_joint_gaussian_is_the_official_actors(jitter):
+    """YiqinYang/IAC 925dc26, ReparamGaussianPolicy.forward (numbers in the fixture): N = 3,
+    A = 5, rank 1, D = 1e-6 I, with and without the mean's 0.05 U[0, 1) jitter: the sample
+    loc + L eps_W + sqrt(D) eps_D, its joint log-density and the covariance L L^T + D, in
+    float64 (with D = 1e-6 float32 log-densities are off by nats in either code)."""
+    given = {k: torch.tensor(v, dtype=torch.float64) for k, v in OFFICIAL_IAC["inputs"].items()}
+    want = OFFICIAL_IAC["outputs_with_jitter" if jitter else "outputs_without_jitter"]
+    N, A, B = 3, 5, 4
+    agents = lambda x: x.view(B, N, A).permute(1, 0, 2).unsqueeze(0)  # noqa: E731 [B, N*A] -> [1, N, B, A]
+    pi = JointGaussianPolicy(SeedStreams([0], "init"), N, 2, 6, (-1.0,) * A, (1.0,) * A, (8,), 1, (-5.0, 0.0),
+                             fixed_variance=1e-6).double()
+    pi.individual = Fixed(agents(given["mu_pre"]))
+    pi.collaborative = Fixed(given["L_pre_tanh"].view(1, 1, B, N * A))
+    obs, state = torch.zeros(1, N, B, 2, dtype=torch.float64), torch.zeros(1, B, 6, dtype=torch.float64)
+    shift = agents(0.05 * given["U_jitter_uniform01"]) if jitter else None
+    u, log_pi, _ = pi.sample(obs, state, agents(given["eps_D"]), given["eps_W"].view(1, B, 1), shift)
+    flat = u[0].permute(1, 0, 2).reshape(B, N * A)
+    torch.testing.assert_close(flat, torch.tensor(want["rsample_float64_manual"], dtype=torch.float64))
+    torch.testing.assert_close(log_pi[0], torch.tensor(want["log_prob_of_rsample_float64_lowrank"], dtype=torch.float64),
+                               rtol=1e-6, atol=1e-4)
+    torch.testing.assert_close(pi.covariance(obs, state)[0], torch.tensor(want["covariance_matrix_float64"],
+                                                                          dtype=torch.float64))
