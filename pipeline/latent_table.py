@@ -5,6 +5,11 @@ Each seed's final policy plays the profile's evaluation episodes on every task o
 every z mode it lists (``algorithms/execution_latents.py``); a cell is the mean over seeds of
 the seeds' mean returns, with the paper's number beside it where the paper reports one.
 Writes ``results/tables/<name>.csv`` (one row per mode and task) and ``<name>.md``.
+
+``shared_seed`` (each agent draws z from its own generator, seeded per episode with a seed the
+agents share) draws exactly the z's ``sampled`` draws centrally, so it plays the same episodes:
+not a second result but a proof that ``sampled`` needs no communication. The stage checks the
+two agree to the bit (else it stops: a bug), and the table shows them as one row.
 """
 
 from __future__ import annotations
@@ -52,8 +57,25 @@ def table_rows(table: dict, runs: dict) -> list[dict]:
     return rows
 
 
+SAME_DRAWS = ("shared_seed", "sampled")  # the first plays exactly the second's episodes
+
+
+def check_same_draws(rows: pd.DataFrame) -> None:
+    """``shared_seed`` and ``sampled`` must give identical numbers wherever both were played."""
+    twin, same = (rows[rows["mode"] == m].set_index("column")["mean"] for m in SAME_DRAWS)
+    both = twin.index.intersection(same.index)
+    if not twin[both].equals(same[both]):
+        raise SystemExit("latent table: shared_seed and sampled differ, though they draw the same z (a bug)")
+
+
 def markdown(title: str, rows: pd.DataFrame) -> str:
-    """Modes down, tasks across; each cell 'ours ± CI half-width (paper)'."""
+    """Modes down, tasks across; each cell 'ours ± CI half-width (paper)'. ``shared_seed``
+    joins ``sampled``'s row (the same episodes), said so in the row's name."""
+    shown = rows
+    if set(SAME_DRAWS) <= set(rows["mode"]):
+        label = "sampled = shared_seed (the same z draws: no communication needed)"
+        shown = rows[rows["mode"] != SAME_DRAWS[0]].replace({"mode": {SAME_DRAWS[1]: label}})
+    rows = shown
 
     def cell(r) -> str:
         ours = f"{r['mean']:.1f}"
@@ -76,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     name, table = entry_from_argv(argv, params, "tables", "pipeline.latent_table TABLE")
     rows = pd.DataFrame(table_rows(table, runs))
+    check_same_draws(rows)
     with staging(f"table-{name}") as folder:
         rows.to_csv(folder / f"{name}.csv", index=False)
         (folder / f"{name}.md").write_text(markdown(table.get("title", name), rows))
