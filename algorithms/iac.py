@@ -215,7 +215,9 @@ class IAC(Learner):
         return q_tot if log_pi is None else q_tot - a[:, 0] * log_pi
 
     def update(self, batch: dict[str, torch.Tensor], active: torch.Tensor | None = None):
-        """Algorithm 1 lines 10-21 for every seed in ``active``; per-seed losses ``[S]``."""
+        """Algorithm 1 lines 10-21 for every seed in ``active``; per-seed losses ``[S]``. As the
+        official code (``agent.py`` 110-116) the policy steps first, on the critics before
+        their step, then the critics."""
         st, t = self.settings, self.targets
         alpha = self.alpha()
         o, o_next = batch["obs"].transpose(1, 2), batch["next_obs"].transpose(1, 2)
@@ -225,12 +227,6 @@ class IAC(Learner):
             u_next, log_pi, log_pi_i = self._policy(t["actor"], o_next, s_next, self.update_noise, active)
             v_next = self._soft_q_tot(t["critic"], t["mixer"], o_next, s_next, u_next, log_pi, log_pi_i, alpha)
             y = batch["reward"] + st.gamma * (~batch["terminated"]) * v_next
-        q_i, _ = self.critic(o, batch["action"].transpose(1, 2))  # line 14
-        q_tot = self.mixer(q_i.transpose(1, 2), s)  # eq. 22
-        loss_q = (y - q_tot).pow(2).mean(1)  # eq. 23
-        self.critic_opt.zero_grad()
-        loss_q.sum().backward()
-        self.critic_opt.step(active)  # line 17
 
         # Lines 11-13: the policy's loss (eq. 15, times alpha), the critics held fixed.
         u, log_pi, log_pi_i = self._policy(self.actor, o, s, self.update_noise, active)
@@ -246,6 +242,13 @@ class IAC(Learner):
         self.actor_opt.zero_grad()
         loss_pi.sum().backward()
         self.actor_opt.step(active)
+
+        q_i, _ = self.critic(o, batch["action"].transpose(1, 2))  # line 14
+        q_tot = self.mixer(q_i.transpose(1, 2), s)  # eq. 22
+        loss_q = (y - q_tot).pow(2).mean(1)  # eq. 23
+        self.critic_opt.zero_grad()
+        loss_q.sum().backward()
+        self.critic_opt.step(active)  # line 17
 
         pairs = [(t[name], getattr(self, name)) for name in ("actor", "critic", "mixer")]
         count_and_copy(self.updates, st.target_update_interval, active, *pairs)  # lines 19-20

@@ -183,42 +183,33 @@ def expected_losses(algo: IAC, b: dict, seeds=(0,)) -> tuple[torch.Tensor, torch
         q_tot = algo.mixer(algo.critic(o, b["action"].transpose(1, 2))[0].transpose(1, 2), b["state"])
         loss_q = (y - q_tot).pow(2).mean(1)  # eq. 23
     eps = draw()
-    snapshot = {k: v.clone() for k, v in algo.state_dict().items()}
-    return loss_q, snapshot, eps, soft
+    with torch.no_grad():  # the policy steps first (official agent.py 110-116), on the critics as they are
+        value = soft(algo.actor, algo.critic, algo.mixer, o, b["state"], eps)
+    return loss_q, -value.mean(1), eps
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_losses_follow_the_papers_equations(variant):
     algo = make(variant)
     b = batch()
-    loss_q, before, eps, soft = expected_losses(algo, b)
+    loss_q, loss_pi, _ = expected_losses(algo, b)
     losses = algo.update(b)
     torch.testing.assert_close(losses["loss_q"], loss_q)
-    # The policy loss is taken after the critic step, with the updated critic and mixer.
-    with torch.no_grad():
-        value = soft(_actor_at(algo, before), algo.critic, algo.mixer, b["obs"].transpose(1, 2), b["state"], eps)
-    torch.testing.assert_close(losses["loss_pi"], -value.mean(1))
+    torch.testing.assert_close(losses["loss_pi"], loss_pi)
     assert float(losses["alpha"]) == pytest.approx(0.1)
 
 
-def _actor_at(algo: IAC, state: dict):
-    """A copy of the actor holding the parameters it had before the update."""
-    import copy
-
-    actor = copy.deepcopy(algo.actor)
-    actor.load_state_dict({k[len("actor.") :]: v for k, v in state.items() if k.startswith("actor.")})
-    return actor
-
-
 def test_actor_objective_mean_q_i_is_the_repositorys_loss():
+    """IAC repository agent.py 107-108: mean over the batch of alpha log pi - mean_i Q_i, the
+    individual attention critics on the joint sample, before the critic's step."""
     algo = make("iac", actor_objective="mean_q_i")
     b = batch()
-    _, before, eps, _ = expected_losses(algo, b)
-    losses = algo.update(b)
+    _, _, eps = expected_losses(algo, b)
     with torch.no_grad():
         o = b["obs"].transpose(1, 2)
-        u, log_pi, _ = _actor_at(algo, before).sample(o, b["state"], *eps)
+        u, log_pi, _ = algo.actor.sample(o, b["state"], *eps)
         expected = (0.1 * log_pi - algo.critic(o, u)[0].mean(1)).mean(1)
+    losses = algo.update(b)
     torch.testing.assert_close(losses["loss_pi"], expected)
 
 
