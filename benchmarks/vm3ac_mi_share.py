@@ -9,7 +9,9 @@ into its three terms,
 
 and each term's gradient norm with respect to the policy's parameters is taken on its own. The
 MI term's share is its gradient norm over the sum of the three; the value share is reported
-beside it (its constant -log(2 pi sigma^2) / 2 per dimension moves the value, not the gradient).
+beside it (its constant -log(2 pi sigma^2) / 2 per dimension moves the value, not the gradient),
+and so is the policy's own spread (the std of a_i over fresh noise, per row and dimension): the
+fixed-sigma q_xi can only be a tight variational bound when sigma is of that order.
 
     python -m benchmarks.vm3ac_mi_share [--sigmas 0.05 0.1 0.2 0.5 1.0]
         [--tasks predator_prey_n4 multiwalker_n4] [--env-steps 3000] [--batches 5]
@@ -47,7 +49,10 @@ def split_actor_loss(algo: VM3AC, batch: dict) -> dict[str, float]:
         "mi": (-st.beta / N * (term_b + term_a.detach()).sum(2)).mean(2).sum(),
     }
     params = list(algo.actor.parameters())
-    out = {}
+    with torch.no_grad():  # the policy's own spread: the std of a_i over fresh eps (and z) per row
+        draws = torch.stack([algo.actor(o, algo.update_noise.normal(B, st.z_dim) if st.z_dim else None,
+                                        algo.update_noise.normal(N, B, algo.action_dim))[0] for _ in range(8)])
+    out = {"action_std": float(draws.std(0).mean())}
     for name, value in terms.items():
         grads = torch.autograd.grad(value, params, retain_graph=True, allow_unused=True)
         out[f"{name}_value"] = float(value.detach())
@@ -80,12 +85,12 @@ def main(argv=None) -> None:
     parser.add_argument("--batches", type=int, default=5, help="replayed batches the terms are averaged over")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    print("task, sigma, grad |Q|, grad |beta log pi|, grad |MI|, MI grad share, MI value share")
+    print("task, sigma, grad |Q|, grad |beta log pi|, grad |MI|, MI grad share, MI value share, policy action std")
     for task in args.tasks:
         for sigma in args.sigmas:
             m = measure(task, sigma, args.env_steps, args.batches)
             print(f"{task}, {sigma}, {m['q_grad']:.4g}, {m['entropy_grad']:.4g}, {m['mi_grad']:.4g}, "
-                  f"{m['mi_grad_share']:.3f}, {m['mi_value_share']:.3f}", flush=True)
+                  f"{m['mi_grad_share']:.3f}, {m['mi_value_share']:.3f}, {m['action_std']:.3f}", flush=True)
 
 
 if __name__ == "__main__":
