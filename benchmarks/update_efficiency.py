@@ -87,7 +87,8 @@ def random_batch(algo, spec, seeds, settings) -> dict:
     state = lambda: torch.randn(S, 1, spec.state_dim)  # noqa: E731
     avail = torch.ones(S, 1, N, spec.action_dim) if spec.discrete else None
     storage.open(obs=obs(), state=state(), avail=avail)
-    for t in range(1, 4 * settings.batch_size * (spec.episode_limit if algo.loop == "episodes" else 1)):
+    per_row = spec.episode_limit if algo.loop in ("episodes", "on_policy") else 1  # whole episodes
+    for t in range(1, 4 * settings.batch_size * per_row):
         ended = t % spec.episode_limit == 0
         if spec.discrete:
             action = torch.randint(spec.action_dim, (S, 1, N))
@@ -103,7 +104,7 @@ def random_batch(algo, spec, seeds, settings) -> dict:
             terminated=torch.zeros(S, 1, dtype=torch.bool),
         )
         storage.open(obs=obs(), state=state(), avail=avail)
-    return storage.sample(settings.batch_size)
+    return algo.sample(storage, None)  # what the training loop hands the update (DOP: three draws)
 
 
 def measure(run, n_seeds: int, steps: int, rounds: int) -> dict:
