@@ -56,16 +56,21 @@ class PartnerModel(StackedMLP):
         obs_dim: int,
         action_dim: int,
         hidden: Sequence[int],
-        sigma: float,
+        sigma,
         sigma_min: float | None = None,
     ):
-        """``sigma_min`` None: sigma fixed at ``sigma``; else learned from ``sigma``, floored."""
+        """``sigma``: one value, or one per action dimension. ``sigma_min`` None: sigma fixed;
+        else learned from ``sigma`` (one value), floored at ``sigma_min``."""
         super().__init__(init, n_agents, action_dim + 2 * obs_dim, hidden, action_dim)
-        self.sigma = float(sigma)  # a setting, not per-seed state: kept out of checkpoints
+        # A setting, not per-seed state: kept out of checkpoints.
+        if isinstance(sigma, (int, float)):
+            self.sigma = float(sigma)
+        else:
+            self.register_buffer("sigma", torch.as_tensor(sigma, dtype=torch.float32), persistent=False)
         self.sigma_min = sigma_min
         if sigma_min is not None:
             S = self.layers[0].weight.shape[0]
-            self.log_sigma = torch.nn.Parameter(torch.full((S, n_agents, action_dim), math.log(sigma)))
+            self.log_sigma = torch.nn.Parameter(torch.full((S, n_agents, action_dim), math.log(float(sigma))))
         self.register_buffer("others", partners_of(n_agents), persistent=False)
 
     def scale(self, lead: int):

@@ -167,8 +167,9 @@ class SIMOA(VM3AC):
         -sum_i sum_{j != i} mean_b log p_i(a_j^{t+1} | a_i^t, o_i^t, o_j^t) over the rows b
         whose episode goes on (``has_next [S, B]``); 0 for a seed without such a row."""
         log_p = self.moa.log_prob(o, a, self.moa.partners(a_next))  # [S, N, N-1, B]
-        w = has_next.to(log_p.dtype)[:, None, None]
-        return -((log_p * w).sum(3) / w.sum(3).clamp(min=1)).sum((1, 2))
+        keep = has_next[:, None, None].expand_as(log_p)
+        kept = torch.where(keep, log_p, torch.zeros((), dtype=log_p.dtype))  # not 0 x: a row past the end counts nothing
+        return -(kept.sum(3) / keep.sum(3).clamp(min=1)).sum((1, 2))
 
     def update(self, batch: dict[str, torch.Tensor], active: torch.Tensor | None = None):
         """One gradient step on a batch of ``[S,B,...]`` tensors; per-seed losses ``[S]`` and

@@ -239,8 +239,11 @@ class TransitionReplay(_Storage):
             batch[f"next_{name}"] = value
         if self.following:
             ends = self.data["terminated"][seed, copy, row].bool() | cut
-            batch["next_action"] = self.data["action"][seed, copy, nxt]
-            batch["has_next_action"] = ~ends & (age > 0)  # age 0: row t+1 is still open
+            valid = ~ends & (age > 0)  # age 0: row t+1 is still open (never written: any bits)
+            value = self.data["action"][seed, copy, nxt]
+            shape = valid.view(*valid.shape, *[1] * (value.dim() - valid.dim()))
+            batch["next_action"] = torch.where(shape, value, torch.zeros((), dtype=value.dtype))
+            batch["has_next_action"] = valid
         return batch
 
 

@@ -32,7 +32,7 @@ class VM3ACSettings(Schedule):
     beta: float  # temperature beta = alpha N (eq. 11)
     mutual_information: bool  # term (b) of eq. 11 (q_xi); off: maximum entropy only (MA-SAC)
     z_dim: int  # dimension of the latent z ~ N(0, I); 0 removes the latent
-    q_sigma: float  # fixed standard deviation of q_xi (§5)
+    q_sigma: float  # fixed standard deviation of q_xi (§5), in half action ranges
     hidden: tuple[int, ...]  # hidden layer sizes of every network
     gamma: float
     tau: float  # target-V moving-average rate per gradient step, compounded once per phase
@@ -99,7 +99,10 @@ class VM3AC(Learner):
         self.v_target = copy.deepcopy(self.v).requires_grad_(False)
         # q_xi only matters through beta (eqs. 17, 20): MA-AC (beta = 0) and MA-SAC have none.
         with_q = settings.beta > 0 and settings.mutual_information
-        self.q_xi = PartnerModel(init, N, obs, A, hidden, settings.q_sigma) if with_q else None
+        # sigma in half action ranges, so one value means the same on [0, 1] and [-10, 10] actions
+        half_range = [(h - l) / 2 for l, h in zip(spec.action_low, spec.action_high)]
+        sigma = [settings.q_sigma * r for r in half_range]
+        self.q_xi = PartnerModel(init, N, obs, A, hidden, sigma) if with_q else None
         actor_params = list(self.actor.parameters())
         if self.q_xi is not None:
             actor_params += list(self.q_xi.parameters())
