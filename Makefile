@@ -23,23 +23,23 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 # dvc.yaml is generated from params.yaml (per-run stages and code dependencies).
 dvc.yaml: setup
-	python -m pipeline.dvc_stages
+	python -m pipeline.design.dvc_stages
 
 # JOBS=1 (default): `dvc repro`. JOBS=N: the same stages, N at a time on a Dask LocalCluster
-# (pipeline/parallel_repro.py), each with cores/N threads; the same dvc.lock as serially.
+# (pipeline/runtime/parallel_repro.py), each with cores/N threads; the same dvc.lock as serially.
 JOBS ?= 1
 repro: dvc.yaml
 ifeq ($(JOBS),1)
 	dvc repro
 else
-	python -m pipeline.parallel_repro --jobs $(JOBS)
+	python -m pipeline.runtime.parallel_repro --jobs $(JOBS)
 endif
 
 # A published bundle of figures, tables, report and locks, with a SHA-256 manifest.
 BUNDLE ?= bundles/marl-repro-$(shell git rev-parse --short HEAD).tar.gz
 bundle: setup
-	python -m pipeline.bundle build $(BUNDLE)
-	python -m pipeline.bundle verify $(BUNDLE)
+	python -m pipeline.report.bundle build $(BUNDLE)
+	python -m pipeline.report.bundle verify $(BUNDLE)
 
 test: setup
 	python -m pytest

@@ -12,20 +12,20 @@ import importlib
 from algorithms.learner import Learner
 
 FAMILIES = {
-    "vm3ac": "algorithms.vm3ac:VM3AC",  # VM3-AC, MA-AC, MA-SAC, VM3-AC without latent
-    "maven": "algorithms.maven:MAVEN",  # MAVEN on MA-AC (VM3-AC §6)
-    "si_moa": "algorithms.si_moa:SIMOA",  # SI-MOA on MA-AC (VM3-AC §6)
-    "maddpg": "algorithms.maddpg:MADDPG",
-    "maac": "algorithms.maac:MAAC",
-    "qmix": "algorithms.qmix:QMIX",
-    "iac": "algorithms.iac:IAC",  # IAC, SQ, SIQ, SIAQ, Attn-QMIX, DDPG-MIX (IAC §4, §5.2)
+    "vm3ac": "algorithms.learners.vm3ac:VM3AC",  # VM3-AC, MA-AC, MA-SAC, VM3-AC without latent
+    "maven": "algorithms.learners.maven:MAVEN",  # MAVEN on MA-AC (VM3-AC §6)
+    "si_moa": "algorithms.learners.si_moa:SIMOA",  # SI-MOA on MA-AC (VM3-AC §6)
+    "maddpg": "algorithms.learners.maddpg:MADDPG",
+    "maac": "algorithms.learners.maac:MAAC",
+    "qmix": "algorithms.learners.qmix:QMIX",
+    "iac": "algorithms.learners.iac:IAC",  # IAC, SQ, SIQ, SIAQ, Attn-QMIX, DDPG-MIX (IAC §4, §5.2)
     # discrete actions with masks (sparse SMAC, VM3-AC §6 Fig. 4)
-    "fop": "algorithms.fop:FOP",
-    "vm3ac_fop": "algorithms.vm3ac_fop:VM3ACFOP",  # VM3-AC on FOP (VM3-AC §6)
-    "dop": "algorithms.dop:DOP",  # stochastic DOP
-    "maven_qmix": "algorithms.maven_qmix:MAVENQMIX",  # MAVEN on QMIX (VM3-AC Fig. 4)
-    "lica": "algorithms.lica:LICA",
-    "vdac": "algorithms.vdac:VDAC",  # VDAC-mix
+    "fop": "algorithms.learners.fop:FOP",
+    "vm3ac_fop": "algorithms.learners.vm3ac_fop:VM3ACFOP",  # VM3-AC on FOP (VM3-AC §6)
+    "dop": "algorithms.learners.dop:DOP",  # stochastic DOP
+    "maven_qmix": "algorithms.learners.maven_qmix:MAVENQMIX",  # MAVEN on QMIX (VM3-AC Fig. 4)
+    "lica": "algorithms.learners.lica:LICA",
+    "vdac": "algorithms.learners.vdac:VDAC",  # VDAC-mix
 }
 
 

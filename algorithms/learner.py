@@ -1,6 +1,6 @@
 """The learner protocol: what every algorithm offers the training and evaluation loops.
 
-The loops (``pipeline/loops.py``) never ask which algorithm they hold. A learner is an
+The loops (``pipeline/runtime/loops.py``) never ask which algorithm they hold. A learner is an
 ``nn.Module`` whose every parameter and persistent buffer carries a leading seed axis, with:
 
 - ``Settings``: its settings dataclass (checks itself; includes a ``Schedule``);
@@ -11,7 +11,7 @@ The loops (``pipeline/loops.py``) never ask which algorithm they hold. A learner
   validation refuses a run whose task has the other kind;
 - ``execution_modes(settings)``: how it acts at evaluation, the first being the headline
   (VM3-AC: z = 0, then sampled z; most learners: one deterministic mode);
-- ``fields(spec)``: what the storage keeps for it (names from ``algorithms.storage``);
+- ``fields(spec)``: what the storage keeps for it (names from ``algorithms.components.storage``);
 - ``begin_episodes(memory, started, obs, state, mode, noise)``: the episode-start hook, which
   resets the recurrent memory (a GRU's hidden state, a per-episode latent) of the copies in
   ``started``; ``mode`` and ``noise`` as for ``act`` (a per-episode z is drawn here);
@@ -19,9 +19,9 @@ The loops (``pipeline/loops.py``) never ask which algorithm they hold. A learner
   the new memory; ``mode`` is ``"explore"`` in training or one of the execution modes, ``noise``
   the per-seed stream an execution mode may draw from, ``acting`` (``[S, E]`` bool, all if None)
   the copies that will really step: a seed with no acting copy draws nothing and counts no
-  step (its copies wait for the other seeds' episodes, see ``pipeline/loops.py``);
+  step (its copies wait for the other seeds' episodes, see ``pipeline/runtime/loops.py``);
 - ``record(memory)``: what of the memory the storage keeps with each row (``HELD`` fields in
-  ``algorithms.storage``: MAVEN's per-episode z); nothing by default;
+  ``algorithms.components.storage``: MAVEN's per-episode z); nothing by default;
 - ``ready(storage)`` and ``sample(storage, active)``: whether each seed's storage can give a
   batch, and the batch; by default one ``batch_size`` draw (DOP mixes on- and off-policy
   episodes);
@@ -35,8 +35,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from algorithms.settings import Schedule
-from algorithms.storage import Field
+from algorithms.components.settings import Schedule
+from algorithms.components.storage import Field
 
 EXPLORE = "explore"  # the mode the training loop acts in
 

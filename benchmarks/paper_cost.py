@@ -29,9 +29,10 @@ import torch
 
 import envs
 from algorithms import learner
-from pipeline import devices
-from pipeline.loops import Budget, train
-from pipeline.params import budget_of, load_runs, run_of, train_device
+from pipeline.design.budget import Budget, budget_of
+from pipeline.design.params import load_runs, run_of, train_device
+from pipeline.runtime import devices
+from pipeline.runtime.loops import train
 
 
 def seconds_per_step(run, env_steps: int) -> float:

@@ -2,7 +2,7 @@
 
     python -m benchmarks.paper_memory [--profile paper] [--top 15]
 
-The train stage's own estimate (pipeline/memory.py: networks with target copies, optimiser
+The train stage's own estimate (pipeline/runtime/memory.py: networks with target copies, optimiser
 moments and gradients, built once on torch's meta device, plus the replay storage), for every
 run at the profile's seeds and env steps: what a cluster job must request per run. Activations
 of an update come on top.
@@ -14,8 +14,9 @@ import argparse
 
 import envs
 from algorithms import learner
-from pipeline import memory
-from pipeline.params import budget_of, load_runs
+from pipeline.design.budget import budget_of
+from pipeline.design.params import load_runs
+from pipeline.runtime import memory
 
 
 def main() -> None:

@@ -5,7 +5,7 @@
 One QMIX-sized forward and backward of the GRU agent (PyMARL's RNNAgent) over a batch of whole
 episodes for every seed, timed two ways:
 
-(a) stacked: ``algorithms.recurrent_agent.RecurrentAgent``, parameters ``[S, ...]`` and one
+(a) stacked: ``algorithms.models.recurrent_agent.RecurrentAgent``, parameters ``[S, ...]`` and one
     ``baddbmm`` per layer for all seeds (what QMIX uses);
 (b) vmap: S single-seed ``nn.Module`` agents (``nn.Linear`` + ``nn.GRUCell``, PyMARL's layers)
     stacked with ``torch.func.stack_module_state`` and run with
@@ -26,8 +26,8 @@ import time
 import torch
 from torch import nn
 
-from algorithms.recurrent_agent import RecurrentAgent
-from algorithms.seeding import SeedStreams
+from algorithms.components.seeding import SeedStreams
+from algorithms.models.recurrent_agent import RecurrentAgent
 
 
 class PyMARLAgent(nn.Module):

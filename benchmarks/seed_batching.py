@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from pipeline.params import load_runs
-from pipeline.train import train
+from pipeline.design.params import load_runs
+from pipeline.stages.train import train
 
 
 def timed_train(run) -> float:

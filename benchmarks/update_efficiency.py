@@ -28,8 +28,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import envs
 from algorithms import learner
-from algorithms.storage import STORAGES
-from pipeline.params import load_runs
+from algorithms.components.storage import STORAGES
+from pipeline.design.params import load_runs
 
 MATMULS = {
     torch.ops.aten.mm.default,

@@ -26,9 +26,10 @@ from pathlib import Path
 import torch
 
 import envs
-from algorithms.vm3ac import VM3AC
-from pipeline.loops import Budget, Training
-from pipeline.params import load, resolve_runs
+from algorithms.learners.vm3ac import VM3AC
+from pipeline.design.budget import Budget
+from pipeline.design.params import load, resolve_runs
+from pipeline.runtime.loops import Training
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -132,7 +132,7 @@ def random_batch(spec, S: int, B: int, seed: int = 0):
 def params_run(algorithm: str, task: str = "smac_3m"):
     """The run params.yaml resolves for ``algorithm`` on ``task``: its family and the settings
     a test starts from before shrinking them."""
-    from pipeline.params import load, resolve_runs
+    from pipeline.design.params import load, resolve_runs
 
     params = load(REPO / "params.yaml")
     params["runs"] = {"probe": {"algorithm": algorithm, "task": task}}

@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from pipeline import bundle
+from pipeline.report import bundle
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """A run is refused against its cgroup's memory limit (a SLURM job, a container), not only the
-machine's free memory (pipeline/memory.py). The cgroup trees here are written by the test."""
+machine's free memory (pipeline/runtime/memory.py). The cgroup trees here are written by the test."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import torch
 
-from pipeline import memory
+from pipeline.runtime import memory
 
 GIB = 2**30
 

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.claims import (
+from pipeline.design.params import load
+from pipeline.report.claims import (
     NO_DATA,
     NOT_REPRODUCED,
     REPRODUCED,
@@ -21,7 +22,6 @@ from pipeline.claims import (
     load_claims,
     verdict,
 )
-from pipeline.params import load
 
 
 def finals(scores: dict[tuple[str, str], list[float]], metric: str = "return") -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""The ``device`` setting (pipeline/devices.py). No GPU is lent to this project's machines, so
+"""The ``device`` setting (pipeline/runtime/devices.py). No GPU is lent to this project's machines, so
 these tests hold the CPU side: how ``auto`` resolves, that a GPU torch does not see stops the
 train stage in one line before anything is written, and that each run records where it trained.
 On a machine with a GPU, ``python -m benchmarks.paper_cost --device cuda`` trains every run there."""
@@ -11,9 +11,10 @@ import pytest
 import torch
 import yaml
 
-from algorithms.seeding import SeedStreams
-from pipeline import devices, train
-from pipeline.params import load_runs
+from algorithms.components.seeding import SeedStreams
+from pipeline.design.params import load_runs
+from pipeline.runtime import devices
+from pipeline.stages import train
 
 RUN = "vm3ac-cooperative_navigation_n3"
 

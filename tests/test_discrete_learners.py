@@ -9,14 +9,15 @@ import dataclasses
 
 import pytest
 import torch
+from conftest import params_run
 
 import envs
 from algorithms import learner
+from algorithms.components.seeding import SeedStreams
 from algorithms.learner import EXPLORE
-from algorithms.seeding import SeedStreams
-from conftest import params_run
 from envs import EnvSpec
-from pipeline.loops import Budget, train
+from pipeline.design.budget import Budget
+from pipeline.runtime.loops import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

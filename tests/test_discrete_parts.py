@@ -1,5 +1,5 @@
 """The pieces every discrete learner shares: masked categorical policies (algorithms/
-masked_categorical.py), TD(lambda) returns and DOP's tree-backup targets (algorithms/returns.py),
+masked_categorical.py), TD(lambda) returns and DOP's tree-backup targets (algorithms/components/returns.py),
 the last two against the official code's numbers (tests/fixtures/official)."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from algorithms import masked_categorical as mc
-from algorithms.returns import td_lambda_targets, tree_backup_targets
-from algorithms.seeding import SeedStreams
+from algorithms.components.returns import td_lambda_targets, tree_backup_targets
+from algorithms.components.seeding import SeedStreams
+from algorithms.models import masked_categorical as mc
 
 
 def test_draws_follow_pi_and_never_take_a_masked_action():

@@ -1,4 +1,4 @@
-"""Stochastic DOP (algorithms/dop.py): settings, the critic and actor losses by hand, masks,
+"""Stochastic DOP (algorithms/learners/dop.py): settings, the critic and actor losses by hand, masks,
 per-seed independence, checkpoints, learning a matrix game, and SMAX 3m."""
 
 from __future__ import annotations
@@ -9,12 +9,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import hand_batch, params_run, random_batch
 
 import envs
-from algorithms.dop import DOP, DOPSettings
-from conftest import params_run, hand_batch, random_batch
+from algorithms.learners.dop import DOP, DOPSettings
 from envs import EnvSpec
-from pipeline.loops import Budget, evaluate, train
+from pipeline.design.budget import Budget
+from pipeline.runtime.loops import evaluate, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -131,7 +132,7 @@ def test_each_update_reads_on_and_off_policy_episodes_as_the_official_run_loop()
     the newest on_buffer_size = 4, its off-policy draw 2 distinct among all 8 the replay keeps;
     the actor reads the newest 2, or (official sample_latest) a uniform 2 of the newest 4 when
     the ring index, finished episodes mod 4, is below 2."""
-    from algorithms.storage import LatestEpisodes
+    from algorithms.components.storage import LatestEpisodes
 
     algo = DOP(SPEC, [0], TINY)
     fields = algo.fields(SPEC)

@@ -1,19 +1,19 @@
-"""dvc.yaml is generated from params.yaml and each run's code (pipeline/dvc_stages.py): the
+"""dvc.yaml is generated from params.yaml and each run's code (pipeline/design/dvc_stages.py): the
 committed file must be what the generator gives, and each run depends on its own code only."""
 
 from __future__ import annotations
 
 from conftest import REPO
 
-from pipeline import code_digests, dvc_stages
-from pipeline.params import load, load_runs, resolve_runs
+from pipeline.design import code_digests, dvc_stages
+from pipeline.design.params import load, load_runs, resolve_runs
 
 
 def test_committed_dvc_yaml_is_what_params_yaml_gives(monkeypatch):
     monkeypatch.chdir(REPO)
     params, runs = load_runs()
     assert (REPO / "dvc.yaml").read_text() == dvc_stages.render(params, runs), (
-        "dvc.yaml is stale: run `python -m pipeline.dvc_stages` and commit it"
+        "dvc.yaml is stale: run `python -m pipeline.design.dvc_stages` and commit it"
     )
 
 
@@ -25,14 +25,14 @@ def test_each_run_depends_on_its_own_learner_and_task_only(monkeypatch):
         assert stages[f"train-{name}"]["deps"] == [f"results/code/train-{run.family}-{run.task_id}.md5"]
         assert stages[f"evaluate-{name}"]["deps"][1:] == [f"results/code/evaluate-{run.family}-{run.task_id}.md5"]
     deps = {name: set(code_digests.stage_files("train", run)) for name, run in runs.items()}
-    assert "algorithms/maddpg.py" in deps["maddpg-cooperative_navigation_n3"]
-    assert "algorithms/maddpg.py" not in deps["vm3ac-cooperative_navigation_n3"]
-    assert "algorithms/vm3ac.py" not in deps["maddpg-cooperative_navigation_n3"]
-    assert "algorithms/qmix.py" in deps["qmix-smac_3m"]
+    assert "algorithms/learners/maddpg.py" in deps["maddpg-cooperative_navigation_n3"]
+    assert "algorithms/learners/maddpg.py" not in deps["vm3ac-cooperative_navigation_n3"]
+    assert "algorithms/learners/vm3ac.py" not in deps["maddpg-cooperative_navigation_n3"]
+    assert "algorithms/learners/qmix.py" in deps["qmix-smac_3m"]
     assert "envs/smax_dynamics.py" in deps["qmix-smac_3m"]  # imported lazily, still followed
     assert not any(d.startswith("envs/smax") for d in deps["vm3ac-cooperative_navigation_n3"])
     assert "envs/matrix_game.py" not in deps["qmix-smac_3m"]
-    shared = {"algorithms/learner.py", "algorithms/storage.py", "pipeline/loops.py", "envs/batched.py"}
+    shared = {"algorithms/learner.py", "algorithms/components/storage.py", "pipeline/runtime/loops.py", "envs/batched.py"}
     assert all(shared <= d for d in deps.values())
 
 

@@ -258,7 +258,7 @@ def test_vectorised_batch_equals_batched_parallel_envs(map_name, limit, steps):
 
 
 def test_copies_that_wait_resume_exactly_where_they_were():
-    """A copy left out of ``active`` is not stepped (pipeline/loops.py lets a seed's copies
+    """A copy left out of ``active`` is not stepped (pipeline/runtime/loops.py lets a seed's copies
     wait for the other seeds): its later steps equal those of a reference stepped only when
     active, and while it waits it reports no reward and no end."""
     kwargs = {"map_name": "3m", "episode_limit": 7}

@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_vm3ac_losses import make_vm3ac
 
 import envs
-from algorithms.execution_latents import EpisodeLatents
-from algorithms.seeding import SeedStreams
-from algorithms.vm3ac import VM3AC
-from pipeline.loops import evaluate
-from test_vm3ac_losses import make_vm3ac
+from algorithms.components.execution_latents import EpisodeLatents
+from algorithms.components.seeding import SeedStreams
+from algorithms.learners.vm3ac import VM3AC
+from pipeline.runtime.loops import evaluate
 
 SEEDS = [0, 3]
 

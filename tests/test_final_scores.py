@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.final_scores import interval_estimates, iqm, probability_of_improvement
+from pipeline.statistics.final_scores import interval_estimates, iqm, probability_of_improvement
 
 SAMPLE = [12.0, -3.0, 7.5, 30.0, 8.0, 9.5, 1.0]
 

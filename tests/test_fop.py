@@ -1,4 +1,4 @@
-"""FOP (algorithms/fop.py) and VM3-AC on FOP (algorithms/vm3ac_fop.py): settings, the losses by
+"""FOP (algorithms/learners/fop.py) and VM3-AC on FOP (algorithms/learners/vm3ac_fop.py): settings, the losses by
 hand (official defaults and the paper's reading), the critic target against the official code's
 numbers, masks, per-seed independence, checkpoints, learning a matrix game, and SMAX 3m."""
 
@@ -12,15 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import hand_batch, params_run, random_batch
 
 import envs
-from algorithms.execution_latents import LATENT_MODES
-from algorithms.fop import FOP, FOPSettings
-from algorithms.masked_categorical import check_some_available
-from algorithms.vm3ac_fop import VM3ACFOP, VM3ACFOPSettings
-from conftest import hand_batch, params_run, random_batch
+from algorithms.components.execution_latents import LATENT_MODES
+from algorithms.learners.fop import FOP, FOPSettings
+from algorithms.learners.vm3ac_fop import VM3ACFOP, VM3ACFOPSettings
+from algorithms.models.masked_categorical import check_some_available
 from envs import EnvSpec
-from pipeline.loops import Budget, evaluate, train
+from pipeline.design.budget import Budget
+from pipeline.runtime.loops import evaluate, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

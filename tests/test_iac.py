@@ -1,4 +1,4 @@
-"""IAC and its §5.2 ablations (algorithms/iac.py): the joint Gaussian against a brute-force
+"""IAC and its §5.2 ablations (algorithms/learners/iac.py): the joint Gaussian against a brute-force
 multivariate normal, the covariance's shape and samples, the attention critic, the losses of
 every variant recomputed from the networks by the paper's equations, seeds, checkpoints, and
 learning a one-step task."""
@@ -14,15 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import continuous_spec
 from scipy import stats
 
 import envs
-from algorithms.attention_critic import AttentionCritic
-from algorithms.iac import IAC, IACSettings
-from algorithms.joint_gaussian import JointGaussianPolicy
-from algorithms.seeding import SeedStreams
-from pipeline.loops import Budget, evaluate, train
-from conftest import continuous_spec
+from algorithms.components.seeding import SeedStreams
+from algorithms.learners.iac import IAC, IACSettings
+from algorithms.models.attention_critic import AttentionCritic
+from algorithms.models.joint_gaussian import JointGaussianPolicy
+from pipeline.design.budget import Budget
+from pipeline.runtime.loops import evaluate, train
 
 SPEC = continuous_spec(n_agents=3, obs_dim=2, state_dim=3)
 BASE = dict(

@@ -1,4 +1,4 @@
-"""VM3-AC Table 1's stage (pipeline/latent_table.py): shared_seed is shown as what it is, the
+"""VM3-AC Table 1's stage (pipeline/analyses/vm3ac/latent_table.py): shared_seed is shown as what it is, the
 same episodes as sampled (one row), and a difference between the two stops the stage."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline.latent_table import check_same_draws, markdown
+from pipeline.analyses.vm3ac.latent_table import check_same_draws, markdown
 
 
 def rows(shared_offset: float = 0.0) -> pd.DataFrame:

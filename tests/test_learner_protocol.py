@@ -13,9 +13,9 @@ from conftest import REPO
 
 import envs
 from algorithms import FAMILIES, learner
+from algorithms.components.seeding import SeedStreams
 from algorithms.learner import EXPLORE
-from algorithms.seeding import SeedStreams
-from pipeline.params import load_runs
+from pipeline.design.params import load_runs
 
 SEEDS = list(range(7))
 
@@ -93,7 +93,9 @@ def test_bad_settings_of_every_learner_name_the_field(monkeypatch):
             dataclasses.replace(run.settings, gamma=1.5)
 
 
-@pytest.mark.parametrize("module", ["loops", "train", "evaluate", "aggregate", "build"])
+@pytest.mark.parametrize(
+    "module", ["runtime/loops", "stages/train", "stages/evaluate", "stages/aggregate", "runtime/build"]
+)
 def test_the_pipeline_never_asks_which_algorithm_it_holds(module):
     """No family name, learner class or learner-specific attribute appears in the stages."""
     tree = ast.parse((REPO / "pipeline" / f"{module}.py").read_text())
@@ -113,9 +115,9 @@ def test_jax_is_imported_only_by_stages_that_run_smac():
 
     code = (
         "import sys, dataclasses\n"
-        "import pipeline.aggregate, pipeline.figures, pipeline.evaluate, pipeline.train\n"
-        "from pipeline.params import load_runs\n"
-        "from pipeline.build import build\n"
+        "import pipeline.stages.aggregate, pipeline.stages.figures, pipeline.stages.evaluate, pipeline.stages.train\n"
+        "from pipeline.design.params import load_runs\n"
+        "from pipeline.runtime.build import build\n"
         "_, runs = load_runs()\n"
         "assert 'qmix-smac_3m' in runs\n"
         "algo, env = build(runs['vm3ac-cooperative_navigation_n3'], 2)\n"

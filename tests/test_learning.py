@@ -14,8 +14,9 @@ import torch
 
 import envs
 from algorithms import learner
-from pipeline.loops import Budget, evaluate, train
-from pipeline.params import load_runs
+from pipeline.design.budget import Budget
+from pipeline.design.params import load_runs
+from pipeline.runtime.loops import evaluate, train
 
 SEEDS = [0, 1, 2]
 ONE_BUMP = dict(means=((4.0, 3.0),), variances=(5.0,), scale=10 * 2 * math.pi * 5.0)  # peak +10

@@ -1,20 +1,22 @@
-"""LICA (algorithms/lica.py): settings, the critic and actor losses by hand, the adaptive entropy
+"""LICA (algorithms/learners/lica.py): settings, the critic and actor losses by hand, the adaptive entropy
 gradient, masks, per-seed independence, checkpoints, learning a matrix game, and SMAX 3m."""
 
 from __future__ import annotations
 
 import dataclasses
+
 import numpy as np
 import pytest
 import torch
+from conftest import hand_batch, random_batch
 
 import envs
-from algorithms import masked_categorical as mc
-from algorithms.lica import LICA, LICASettings
-from algorithms.on_policy import episodes, masked_mean
-from conftest import hand_batch, random_batch
+from algorithms.learners.lica import LICA, LICASettings
+from algorithms.learners.on_policy import episodes, masked_mean
+from algorithms.models import masked_categorical as mc
 from envs import EnvSpec
-from pipeline.loops import Budget, evaluate, train
+from pipeline.design.budget import Budget
+from pipeline.runtime.loops import evaluate, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

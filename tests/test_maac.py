@@ -1,4 +1,4 @@
-"""MAAC (algorithms/maac.py): eq. 7's critic loss with the attention penalty and eq. 8's policy
+"""MAAC (algorithms/learners/maac.py): eq. 7's critic loss with the attention penalty and eq. 8's policy
 loss on a small batch worked out by hand; agent i's gradient through its own action only; the
 official code's gradient handling (shared gradients / N, clipping, weight decay); seeds, masks,
 checkpoints, and learning a one-step task."""
@@ -11,12 +11,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import constant, continuous_spec
 
 import envs
 from algorithms import learner
-from algorithms.maac import MAAC, MAACSettings, clip_per_agent_
-from pipeline.loops import Budget, evaluate, train
-from conftest import constant, continuous_spec
+from algorithms.learners.maac import MAAC, MAACSettings, clip_per_agent_
+from pipeline.design.budget import Budget
+from pipeline.runtime.loops import evaluate, train
 
 GAMMA, RS, PREG, AREG, WD = 0.9, 4.0, 0.01, 0.1, 0.001
 SPEC = continuous_spec(n_agents=3, obs_dim=2, state_dim=3)

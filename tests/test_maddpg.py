@@ -1,4 +1,4 @@
-"""MADDPG (algorithms/maddpg.py): its losses on a small batch worked out by hand, the policy
+"""MADDPG (algorithms/learners/maddpg.py): its losses on a small batch worked out by hand, the policy
 gradient of agent i through its own action only, per-agent rewards, and the target updates."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import math
 
 import pytest
 import torch
-
-from algorithms.maddpg import MADDPG, MADDPGSettings
 from conftest import continuous_spec
+
+from algorithms.learners.maddpg import MADDPG, MADDPGSettings
 
 GAMMA, TAU, REG = 0.9, 0.25, 0.01
 SPEC = continuous_spec(n_agents=2, obs_dim=1, state_dim=2)

@@ -14,8 +14,8 @@ import pytest
 from marl_eval.utils.data_processing_utils import create_matrices_for_rliable, data_process_pipeline
 from marl_eval.utils.diagnose_data_errors import DiagnoseData
 
-from pipeline import layout
-from pipeline.marl_eval_export import UNPLOTTED, export
+from pipeline.outputs import layout
+from pipeline.report.marl_eval_export import UNPLOTTED, export
 
 FIGURES = {
     "fig": {"paper": "vm3ac", "panels": {"a": {"task": "t1"}, "b": {"task": "t2"}},

@@ -1,5 +1,5 @@
-"""IAC §3, Tables 1-4 (pipeline/matrix_tables.py): QMIX under uniform visitation and QMIXs
-(algorithms/qmix.py, ``observe_other_actions``) on the 3x3 matrix game. The Boltzmann policy of
+"""IAC §3, Tables 1-4 (pipeline/analyses/iac/matrix_tables.py): QMIX under uniform visitation and QMIXs
+(algorithms/learners/qmix.py, ``observe_other_actions``) on the 3x3 matrix game. The Boltzmann policy of
 eq. 7 by hand; the paper's effect at the default budget; the tables computed by the stage from
 the trained networks, never typed in; QMIXs's seeds independent."""
 
@@ -13,12 +13,13 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-
 from conftest import REPO, shrink
-from pipeline import matrix_tables, train as train_stage
-from pipeline.build import build
-from pipeline.loops import train
-from pipeline.params import load, load_runs, resolve_runs
+
+from pipeline.analyses.iac import matrix_tables
+from pipeline.design.params import load, load_runs, resolve_runs
+from pipeline.runtime.build import build
+from pipeline.runtime.loops import train
+from pipeline.stages import train as train_stage
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 RUNS = resolve_runs(load(REPO / "params.yaml"))

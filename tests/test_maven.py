@@ -1,4 +1,4 @@
-"""MAVEN on MA-AC (algorithms/maven.py): its losses on hand-checked batches, the per-episode
+"""MAVEN on MA-AC (algorithms/learners/maven.py): its losses on hand-checked batches, the per-episode
 latent, seed independence and checkpoints through the training loop, and learning Simple World."""
 
 from __future__ import annotations
@@ -10,15 +10,15 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import constant, continuous_spec
 from torch import nn
 
 import envs
+from algorithms.components.seeding import SeedStreams
 from algorithms.learner import EXPLORE
-from algorithms.maven import MAVEN, SAMPLED, UNIFORM, MAVENSettings
-from algorithms.seeding import SeedStreams
-from pipeline.loops import Budget, evaluate, train
-from conftest import constant, continuous_spec
-
+from algorithms.learners.maven import MAVEN, SAMPLED, UNIFORM, MAVENSettings
+from pipeline.design.budget import Budget
+from pipeline.runtime.loops import evaluate, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -1,4 +1,4 @@
-"""MAVEN on QMIX (algorithms/maven_qmix.py): settings, the agent's W(z, i) h, the MI term by
+"""MAVEN on QMIX (algorithms/learners/maven_qmix.py): settings, the agent's W(z, i) h, the MI term by
 hand, the per-episode latent, masks, per-seed independence, checkpoints, learning a matrix
 game, and SMAX 3m."""
 
@@ -10,12 +10,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import params_run, random_batch
 
 import envs
-from algorithms.maven_qmix import MAVENQMIX, MAVENQMIXSettings
-from conftest import params_run, random_batch
+from algorithms.learners.maven_qmix import MAVENQMIX, MAVENQMIXSettings
 from envs import EnvSpec
-from pipeline.loops import Budget, evaluate, train
+from pipeline.design.budget import Budget
+from pipeline.runtime.loops import evaluate, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import params_run
 
 from algorithms import learner
 from algorithms.learner import EXPLORE
-from algorithms.qmix import QMIX
-from conftest import params_run
+from algorithms.learners.qmix import QMIX
 from envs import EnvSpec
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -14,7 +14,7 @@ import dask
 import pytest
 import yaml
 
-from pipeline import parallel_repro
+from pipeline.runtime import parallel_repro
 
 WRITE = "python -c \"import sys, pathlib; pathlib.Path(sys.argv[2]).write_text(''.join(pathlib.Path(p).read_text() for p in sys.argv[3:]) + sys.argv[1])\""
 STAGES = {

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from pipeline.params import resolve_runs
 from conftest import REPO
+
+from pipeline.design.params import resolve_runs
 
 
 def sh(cmd: list[str], cwd: Path) -> str:

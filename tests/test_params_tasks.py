@@ -39,8 +39,9 @@ def test_params_task_entry_builds_and_steps(name):
 def test_the_paper_profile_gives_iac_tasks_the_official_codes_budget():
     """IAC's official code trains 2e6 env steps and evaluates every 1,000 (Fig. 7 counts saved
     steps in thousands); other tasks keep the profile's own budget."""
-    from pipeline.params import load, resolve_runs
     from conftest import REPO
+
+    from pipeline.design.params import load, resolve_runs
 
     params = load(REPO / "params.yaml")
     params["profile"] = "paper"

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from conftest import REPO
 
-from pipeline import (
-    aggregate, covariance, evaluate, figures, landscape, latent_table, matrix_tables, positions, steps_saved, train,
-)  # fmt: skip
+from pipeline.analyses.iac import covariance, landscape, matrix_tables, steps_saved
+from pipeline.analyses.vm3ac import latent_table, positions  # fmt: skip
+from pipeline.stages import aggregate, evaluate, figures, train
 
 
 def with_probe(params: dict) -> dict:
@@ -187,7 +187,7 @@ def test_stage_prints_one_line_and_fails(workdir):
     params["algorithms"]["vm3ac"]["beta"] = -1
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.train", "vm3ac-cooperative_navigation_n3"],
+        [sys.executable, "-m", "pipeline.stages.train", "vm3ac-cooperative_navigation_n3"],
         cwd=workdir,
         capture_output=True,
         text=True,

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-from pipeline.params import resolve_runs
 from conftest import REPO, shrink, small_claims, small_design
+
+from pipeline.design.params import resolve_runs
 
 GENERATED = ("results", "figures", "dvc.lock", ".dvc/cache", ".dvc/tmp")
 
@@ -48,7 +48,7 @@ def built(tmp_path_factory):
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     claims = small_claims(yaml.safe_load((root / "claims.yaml").read_text()))
     (root / "claims.yaml").write_text(yaml.safe_dump(claims, sort_keys=False))
-    sh([sys.executable, "-m", "pipeline.dvc_stages"], root)  # dvc.yaml for the small design
+    sh([sys.executable, "-m", "pipeline.design.dvc_stages"], root)  # dvc.yaml for the small design
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
     sh(["git", "init", "-q"], root)
     sh(git + ["add", "-A"], root)
@@ -202,13 +202,13 @@ def test_editing_one_learner_leaves_every_other_run_up_to_date(built):
     MADDPG's module changes, `dvc status` names it at the digest stage, and once the digests
     are rewritten only MADDPG's stages are stale."""
     root, _, env, _, _ = built
-    module = root / "algorithms/maddpg.py"
+    module = root / "algorithms/learners/maddpg.py"
     original = module.read_text()
     dvc = [sys.executable, "-m", "dvc"]
     module.write_text(original + "\n# an edit\n")
     try:
         status = json.loads(sh([*dvc, "status", "--json"], root, env))
-        assert status == {"code-digests": [{"changed deps": {"algorithms/maddpg.py": "modified"}}]}
+        assert status == {"code-digests": [{"changed deps": {"algorithms/learners/maddpg.py": "modified"}}]}
         sh([*dvc, "repro", "--single-item", "code-digests"], root, env)
         status = json.loads(sh([*dvc, "status", "--json"], root, env))
     finally:
@@ -220,7 +220,7 @@ def test_editing_one_learner_leaves_every_other_run_up_to_date(built):
 
 def test_fig6_positions_are_those_of_the_kept_policies_replayed(built, monkeypatch):
     """The snapshot stage's data equal a fresh replay of the checkpoints kept at that step."""
-    from pipeline import positions
+    from pipeline.analyses.vm3ac import positions
 
     root, params, _, _, _ = built
     monkeypatch.chdir(root)
@@ -277,7 +277,7 @@ def test_a_forced_rebuild_on_an_unchanged_commit_leaves_the_tree_clean(built):
 
 
 def test_the_dask_build_gives_the_serial_builds_lock_and_outputs(built, tmp_path):
-    """The same tiny pipeline built by `python -m pipeline.parallel_repro --jobs 2` (a Dask
+    """The same tiny pipeline built by `python -m pipeline.runtime.parallel_repro --jobs 2` (a Dask
     LocalCluster, one thread per stage): dvc.lock and every output as the serial build's."""
     root, params, env, _, _ = built
     twin = tmp_path / "twin"
@@ -286,9 +286,9 @@ def test_the_dask_build_gives_the_serial_builds_lock_and_outputs(built, tmp_path
     for name in ("params.yaml", "claims.yaml", "dvc.yaml"):
         shutil.copy(root / name, twin / name)
     sh(["git", "init", "-q"], twin)
-    log = sh([sys.executable, "-m", "pipeline.parallel_repro", "--jobs", "2"], twin, env)
+    log = sh([sys.executable, "-m", "pipeline.runtime.parallel_repro", "--jobs", "2"], twin, env)
     assert "parallel_repro: stage train-probe finished" in log
-    # the progress the build's one line per running stage reads (pipeline/meter.py)
+    # the progress the build's one line per running stage reads (pipeline/runtime/meter.py)
     progress = json.loads((twin / ".dvc/tmp/parallel/train-probe.progress.json").read_text())
     env_steps = params["profiles"]["smoke"]["env_steps"]
     assert progress["steps"] == progress["total"] == env_steps and progress["steps_per_second"] > 0

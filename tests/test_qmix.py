@@ -1,4 +1,4 @@
-"""QMIX (algorithms/qmix.py): settings, mixer monotonicity, the TD loss by hand, action masks,
+"""QMIX (algorithms/learners/qmix.py): settings, mixer monotonicity, the TD loss by hand, action masks,
 per-seed independence and masks, checkpoints, the RMSprop step, and learning a matrix game."""
 
 from __future__ import annotations
@@ -9,16 +9,17 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import REPO, hand_batch
 
 import envs
-from conftest import REPO, hand_batch
-from algorithms.qmix import QMIX, QMIXSettings
-from algorithms.qmix_mixer import QMixer
-from algorithms.seed_optim import SeedRMSprop
-from algorithms.seeding import SeedStreams
+from algorithms.components.seed_optim import SeedRMSprop
+from algorithms.components.seeding import SeedStreams
+from algorithms.learners.qmix import QMIX, QMIXSettings
+from algorithms.models.qmix_mixer import QMixer
 from envs import EnvSpec
-from pipeline.loops import Budget, evaluate, train
-from pipeline.params import load, resolve_runs
+from pipeline.design.budget import Budget
+from pipeline.design.params import load, resolve_runs
+from pipeline.runtime.loops import evaluate, train
 
 # PyMARL's values as params.yaml gives them; small networks and a short schedule for the tests
 # that train.
@@ -110,7 +111,7 @@ def test_continuous_task_is_refused():
 def test_recurrent_agent_is_pymarls_rnn_agent_for_each_seed():
     """Seed k's slice of the stacked agent computes what PyMARL's RNNAgent (nn.Linear, ReLU,
     nn.GRUCell, nn.Linear) with the same weights computes, step by step."""
-    from algorithms.recurrent_agent import RecurrentAgent
+    from algorithms.models.recurrent_agent import RecurrentAgent
 
     S, T, M, in_dim, H, A = 3, 5, 4, 7, 8, 6
     agent = RecurrentAgent(SeedStreams(range(S), "init"), in_dim, H, A)

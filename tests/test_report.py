@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline import report
+from pipeline.stages import report
 
 ROOT = Path(__file__).resolve().parents[1]
 MW_RUNS = {"vm3ac": [9.0, 10.0, 11.0], "maddpg": [1.0, 2.0, 3.0], "ma_ac": [2.0, 3.0, 1.0],

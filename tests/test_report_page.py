@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import layout
-from pipeline.page_check import browser, check_page
+from pipeline.outputs import layout
+from pipeline.report.page_check import browser, check_page
 
 PAGE = layout.REPORT / "index.html"
 

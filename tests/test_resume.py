@@ -1,4 +1,4 @@
-"""Resume points (pipeline/resume.py): a run stopped after any point and started again writes
+"""Resume points (pipeline/runtime/resume.py): a run stopped after any point and started again writes
 the bytes an uninterrupted run writes; a point from other params, or a damaged one, is not
 used. (Killing `dvc repro` itself: tests/test_resume_dvc.py.)"""
 
@@ -12,11 +12,13 @@ import torch
 import yaml
 
 from envs.registry import TASKS
-from pipeline import resume, train
-from pipeline.build import build
-from pipeline.loops import Budget, Training
-from pipeline.staging import publish
-from pipeline.params import resolve_runs
+from pipeline.design.budget import Budget
+from pipeline.design.params import resolve_runs
+from pipeline.outputs.staging import publish
+from pipeline.runtime import resume
+from pipeline.runtime.build import build
+from pipeline.runtime.loops import Training
+from pipeline.stages import train
 
 RUN = "vm3ac-cooperative_navigation_n3"
 

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import yaml
-
 from conftest import shrink, small_design
 from test_pipeline_end_to_end import copy_repo, sh, snapshot_files
 
@@ -27,7 +26,7 @@ def repo(root: Path) -> tuple[Path, dict]:
     params["profiles"]["smoke"].update(env_steps=600, curve_interval=50)
     params["resume"]["every_env_steps"]["smoke"] = 100
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    sh([sys.executable, "-m", "pipeline.dvc_stages"], root)
+    sh([sys.executable, "-m", "pipeline.design.dvc_stages"], root)
     sh(["git", "init", "-q"], root)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1")
     return root, env

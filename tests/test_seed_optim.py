@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from algorithms.seed_optim import SeedAdam, hard_copy, polyak
+from algorithms.components.seed_optim import SeedAdam, hard_copy, polyak
 
 
 def params(S: int, seed: int = 0) -> list[nn.Parameter]:
@@ -89,8 +89,8 @@ def test_variable_clipping_treats_each_critic_members_first_layer_as_its_own_var
     one variable, so with member 0's gradient large and member 1's small, member 0's whole
     [H, in] block is scaled to norm 0.5 and member 1's is left alone. Row by row (each hidden
     unit alone), it was up to sqrt(H) looser."""
-    from algorithms.centralised_critic import CentralisedCritic
-    from algorithms.seeding import SeedStreams
+    from algorithms.components.seeding import SeedStreams
+    from algorithms.models.centralised_critic import CentralisedCritic
 
     critic = CentralisedCritic(SeedStreams([0, 1], "init"), 2, 3, 2, (8, 8))
     opt = SeedAdam(critic.parameters(), lr=0.01, clip=0.5, clip_scope="variable")

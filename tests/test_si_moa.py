@@ -1,4 +1,4 @@
-"""SI-MOA on MA-AC (algorithms/si_moa.py): the influence reward, the model of other agents and
+"""SI-MOA on MA-AC (algorithms/learners/si_moa.py): the influence reward, the model of other agents and
 the shaped critic targets on small batches worked out by hand or by quadrature; the shared
 partner model against VM3-AC's q_xi; seeds, checkpoints, and learning on Simple World."""
 
@@ -11,15 +11,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from conftest import constant, continuous_spec
 
 import envs
-from algorithms.partner_model import PartnerModel, partners_of
-from algorithms.seeding import SeedStreams
-from algorithms.si_moa import SIMOA, SIMOASettings, mixture_kl
-from algorithms.stacked_mlp import StackedMLP
-from algorithms.vm3ac import VM3AC, VM3ACSettings
-from pipeline.loops import Budget, evaluate, train
-from conftest import constant, continuous_spec
+from algorithms.components.seeding import SeedStreams
+from algorithms.learners.si_moa import SIMOA, SIMOASettings, mixture_kl
+from algorithms.learners.vm3ac import VM3AC, VM3ACSettings
+from algorithms.models.partner_model import PartnerModel, partners_of
+from algorithms.models.stacked_mlp import StackedMLP
+from pipeline.design.budget import Budget
+from pipeline.runtime.loops import evaluate, train
 
 SIGMA, GAMMA, W = 0.5, 0.9, 0.3
 

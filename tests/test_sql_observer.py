@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from pipeline import train
+from pipeline.stages import train
 
 RUN = "vm3ac-cooperative_navigation_n3"
 

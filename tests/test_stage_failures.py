@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from algorithms import FAMILIES
-from pipeline import evaluate, train
+from pipeline.stages import evaluate, train
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def test_checkpoints_hold_tensors_only(workdir):
 def test_storage_beyond_the_available_memory_is_refused_before_training(workdir, monkeypatch, capsys):
     from types import SimpleNamespace
 
-    from pipeline import memory
+    from pipeline.runtime import memory
 
     monkeypatch.setattr(memory.psutil, "virtual_memory", lambda: SimpleNamespace(available=1000))
     with pytest.raises(SystemExit) as err:
@@ -116,7 +116,7 @@ def test_networks_beyond_the_available_memory_are_refused_before_they_are_alloca
 
     import psutil
 
-    from pipeline import memory
+    from pipeline.runtime import memory
 
     tiny_params["tasks"]["cooperative_navigation_n3"]["kwargs"]["N"] = 100
     (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params))
@@ -141,8 +141,8 @@ def test_the_estimate_counts_every_tensor_the_real_learner_holds(family):
     parameter."""
     import envs
     from algorithms import learner
-    from pipeline import memory
-    from pipeline.params import load_runs
+    from pipeline.design.params import load_runs
+    from pipeline.runtime import memory
 
     _, runs = load_runs()
     run = next(r for r in runs.values() if r.family == family)

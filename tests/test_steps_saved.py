@@ -1,4 +1,4 @@
-"""IAC Fig. 7 from learning curves (pipeline/steps_saved.py): first-reach steps, Δt = t1 − ti,
+"""IAC Fig. 7 from learning curves (pipeline/analyses/iac/steps_saved.py): first-reach steps, Δt = t1 − ti,
 "not reached", the return difference, and the stage on a hand-written results/curves.csv."""
 
 from __future__ import annotations
@@ -10,10 +10,12 @@ import pytest
 import yaml
 from scipy import stats
 
-from pipeline import layout, steps_saved
-from pipeline.params import ParamsError, _check_comparison
-from pipeline.statistics import welch_ci95
-from pipeline.steps_saved import COLUMNS, compare, final_return, first_reach
+from pipeline.analyses.iac import steps_saved
+from pipeline.analyses.iac.steps_saved import COLUMNS, compare, final_return
+from pipeline.design.params import ParamsError, _check_comparison
+from pipeline.outputs import layout
+from pipeline.statistics.curves import first_reach
+from pipeline.statistics.intervals import welch_ci95
 
 REACH, FINAL = "iac_predator_prey", "iac_po_predator_prey"
 ENTRY = {

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import envs
-from algorithms.storage import STORAGES, EpisodeReplay, Field, TransitionReplay, nbytes
+from algorithms.components.storage import STORAGES, EpisodeReplay, Field, TransitionReplay, nbytes
 
 S, E, N, OBS = 2, 3, 2, 4
 FIELDS = {
@@ -161,7 +161,7 @@ def test_one_million_transitions_of_seven_seeds_fit_this_machine():
 
 
 def test_a_waiting_copy_writes_nothing_and_its_rows_stay_in_order():
-    """Copies advance on their own (pipeline/loops.py lets some wait): copy 0 of each seed
+    """Copies advance on their own (pipeline/runtime/loops.py lets some wait): copy 0 of each seed
     steps every time, copy 1 only every other time; every sampled row's next observation is
     still the observation its own copy saw next."""
     replay = TransitionReplay(range(S), 60, FIELDS, E, 100)
@@ -192,7 +192,7 @@ def test_a_waiting_copy_writes_nothing_and_its_rows_stay_in_order():
 def test_latest_episodes_are_the_newest_in_order_without_a_draw():
     """On-policy storage: the batch is each seed's newest finished episodes, oldest first, and
     sampling moves no generator (nothing is drawn)."""
-    from algorithms.storage import LatestEpisodes, trim_episodes
+    from algorithms.components.storage import LatestEpisodes, trim_episodes
 
     limit = 5
     store = LatestEpisodes(range(S), E, {**FIELDS, "avail": Field((N, 3), torch.bool)}, E, limit)

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline import layout
-from pipeline.evaluate import evaluate_run
-from pipeline.params import resolve_runs
-from pipeline.staging import write_json
-from pipeline.train import train
+from pipeline.design.params import resolve_runs
+from pipeline.outputs import layout
+from pipeline.outputs.staging import write_json
+from pipeline.stages.evaluate import evaluate_run
+from pipeline.stages.train import train
 
 
 def train_and_evaluate(run, root, monkeypatch):
@@ -47,7 +47,7 @@ def test_same_run_twice_gives_identical_bytes(run_name, tiny_params, tmp_path, m
         ("ma_sac-cooperative_navigation_n3", None),
         ("maddpg-cooperative_navigation_n3", None),
         # Walkers fall at different times: each seed's update phases come after its own
-        # episodes, so seeds wait for each other (pipeline/loops.py) and must not notice.
+        # episodes, so seeds wait for each other (pipeline/runtime/loops.py) and must not notice.
         ("vm3ac-cooperative_navigation_n3", "multiwalker_n3"),
     ],
 )

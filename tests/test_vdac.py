@@ -1,4 +1,4 @@
-"""VDAC-mix (algorithms/vdac.py): settings, the losses by hand, the epsilon floor, masks, per-seed
+"""VDAC-mix (algorithms/learners/vdac.py): settings, the losses by hand, the epsilon floor, masks, per-seed
 independence, checkpoints, learning a matrix game, and SMAX 3m."""
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import hand_batch, random_batch
 
 import envs
-from algorithms.masked_categorical import epsilon_floored
-from algorithms.vdac import VDAC, VDACSettings
-from conftest import hand_batch
+from algorithms.learners.vdac import VDAC, VDACSettings
+from algorithms.models.masked_categorical import epsilon_floored
 from envs import EnvSpec
-from pipeline.loops import Budget, evaluate, train
-from conftest import random_batch
+from pipeline.design.budget import Budget
+from pipeline.runtime.loops import evaluate, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

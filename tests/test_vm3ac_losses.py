@@ -7,9 +7,9 @@ import math
 
 import pytest
 import torch
-
-from algorithms.vm3ac import VM3AC, VM3ACSettings
 from conftest import constant, continuous_spec
+
+from algorithms.learners.vm3ac import VM3AC, VM3ACSettings
 
 SIGMA, BETA, GAMMA = 0.5, 0.4, 0.9
 

@@ -1,0 +1,231 @@
+"""Generate ``dvc.yaml`` from params.yaml and the code each run depends on.
+
+DVC's ``foreach`` cannot give each run its own list of code dependencies, and a stage that
+depends on all of ``algorithms/`` and ``envs/`` retrains every run when one learner changes.
+So each run gets explicit ``train-<run>`` and ``evaluate-<run>`` stages (DVC reserves ``@`` for
+the stages ``foreach`` generates) that depend on the files its stage module, its learner and its
+task import (followed through the repository's own imports), through the digest of exactly
+those files (pipeline/design/code_digests.py, which says why), and whose ``params`` are exactly its own
+entries.
+
+    python -m pipeline.design.dvc_stages          # rewrite dvc.yaml
+    python -m pipeline.design.dvc_stages --check  # exit 1 if dvc.yaml is not what params.yaml gives
+
+Which files a module imports is pipeline/design/code_files.py's business.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+from pipeline.design import code_digests
+from pipeline.design.code_files import run_code, source_files
+from pipeline.design.params import MATRIX_GAME_LEARNERS, SNAPSHOT_KINDS, load_runs, run_of
+from pipeline.outputs import layout
+
+DVC_FILE = Path("dvc.yaml")
+
+
+def run_stages(run) -> dict:
+    params = [
+        "seeds",
+        *([f"runs.{run.name}"] if run.declared else []),
+        f"tasks.{run.task}",
+        *(f"algorithms.{name}" for name in run.lineage),
+    ]
+    folder = layout.run_dir(run.name).as_posix()
+    checkpoints = f"{folder}/checkpoints"
+    snapshots = [f"{folder}/snapshots"] if run.snapshots else []
+    return {
+        f"train-{run.name}": {
+            "cmd": f"python -m pipeline.stages.train {run.name}",
+            "deps": [code_digests.digest_path("train", run).as_posix()],
+            "params": [
+                "profile",
+                "profiles.${profile}",
+                "evaluation.env_seed_start",
+                *params,
+                *(["snapshots"] if run.snapshots else []),
+            ],
+            # sacred/ is written beside the outputs but not hashed: its start times and host
+            # differ on every run (.gitignore keeps it out of git)
+            "outs": [f"{folder}/curves.csv", checkpoints, *snapshots],
+        },
+        f"evaluate-{run.name}": {
+            "cmd": f"python -m pipeline.stages.evaluate {run.name}",
+            "deps": [checkpoints, code_digests.digest_path("evaluate", run).as_posix()],
+            "params": ["profile", "profiles.${profile}", "evaluation", *params],  # eval_episodes
+            "outs": [f"results/runs/{run.name}/eval.json"],
+        },
+    }
+
+
+def in_git(files: list[str]) -> list[dict]:
+    """Outputs kept in git rather than DVC's cache (small files people read: figures, tables)."""
+    return [{f: {"cache": False}} for f in files]
+
+
+def persistent(outs: list) -> list[dict]:
+    """Every output ``persist``: DVC then leaves a stage's previous outputs in place while it
+    runs, and the stage replaces them only when it succeeds (pipeline/outputs/staging.py), so a
+    rejected, failed or killed stage loses nothing."""
+    out = []
+    for entry in outs:
+        path, options = next(iter(entry.items())) if isinstance(entry, dict) else (entry, {})
+        out.append({path: {**options, "persist": True}})
+    return out
+
+
+def reading_stage(command: str, read: list, folder: str, params: list[str], outs: list[str]) -> dict:
+    """A stage that reads the kept policies (``folder``: checkpoints or snapshots) of ``read``
+    runs: it depends on those folders, its own module and every module the runs' learners and
+    tasks import, and never retrains."""
+    module = command.split()[0]
+    code = sorted({m for run in read for m in run_code(run)})
+    return {
+        "cmd": f"python -m {command}",
+        "deps": [
+            *(f"{layout.run_dir(run.name).as_posix()}/{folder}" for run in read),
+            *source_files(module, *code),
+        ],
+        "params": params,
+        "outs": in_git(outs),
+    }
+
+
+def digests_stage(runs: dict) -> dict:
+    """The digests of every run's code: reruns when any of those files changes, and rewrites
+    only what changed (a digest whose files did not change keeps its bytes)."""
+    groups = code_digests.groups(runs)
+    listed = {f for files in groups.values() for f in files}
+    return {
+        "cmd": "python -m pipeline.design.code_digests",
+        "deps": sorted(listed | set(source_files("pipeline.design.code_digests"))),
+        "outs": in_git([path.as_posix() for path in sorted(groups)]),
+    }
+
+
+def pipeline_yaml(params: dict, runs: dict) -> dict:
+    stages = {"code-digests": digests_stage(runs)}
+    for run in runs.values():
+        stages.update(run_stages(run))
+    evaluations = [f"results/runs/{name}/{f}" for name in runs for f in ("curves.csv", "eval.json")]
+    stages["aggregate"] = {
+        "cmd": "python -m pipeline.stages.aggregate",
+        "deps": [*evaluations, *source_files("pipeline.stages.aggregate")],
+        "params": ["runs", "figures"],  # figures: marl_eval.json groups runs by figure
+        "outs": [
+            "results/curves.csv",
+            "results/final.csv",
+            {"results/plots/curves": {"cache": False}},
+            {layout.MARL_EVAL.as_posix(): {"cache": False}},
+        ],
+        "metrics": [{"results/metrics.json": {"cache": False}}],
+    }
+    figure_files = layout.figure_files(params.get("figures", {}))
+    stages["figures"] = {
+        "cmd": "python -m pipeline.stages.figures",
+        "deps": ["results/plots/curves", *source_files("pipeline.stages.figures")],
+        "params": ["figures", "figure_style", "profile", "profiles.${profile}"],
+        "outs": in_git(figure_files),
+    }
+    for name, table in params.get("tables", {}).items():
+        if table["kind"] == "matrix_game":
+            table_runs = [runs[run_of(table[part], table["task"])] for part in MATRIX_GAME_LEARNERS]
+            module, outs = "pipeline.analyses.iac.matrix_tables", layout.matrix_table_files(name)
+        else:
+            table_runs = [runs[run_of(table["algorithm"], task)] for task in table["columns"].values()]
+            module, outs = "pipeline.analyses.vm3ac.latent_table", layout.table_files(name)
+        stages[f"table-{name}"] = reading_stage(
+            f"{module} {name}", table_runs, "checkpoints",
+            [f"tables.{name}", "evaluation.env_seed_start", "profile", "profiles.${profile}"], outs,
+        )  # fmt: skip
+    for name, snap in params.get("snapshots", {}).items():
+        snap_runs = [runs[run_of(algorithm, snap["task"])] for algorithm in snap["rows"].values()]
+        stages[f"snapshot-{name}"] = reading_stage(
+            f"{SNAPSHOT_KINDS[snap['kind']][0]} {name}", snap_runs, "snapshots",
+            [f"snapshots.{name}", "figure_style", "evaluation.env_seed_start", "profile", "profiles.${profile}"],
+            layout.snapshot_files(name, snap),
+        )  # fmt: skip
+    for name, comparison in params.get("comparisons", {}).items():
+        stages[f"compare-{name}"] = {
+            "cmd": f"python -m pipeline.analyses.iac.steps_saved {name}",
+            "deps": ["results/curves.csv", *source_files("pipeline.analyses.iac.steps_saved")],
+            "params": [f"comparisons.{name}", "figure_style", "profile", "profiles.${profile}"],
+            "outs": in_git(layout.comparison_files(name, comparison)),
+        }
+    stages["report"] = report_stage(params, stages)
+    for stage in stages.values():
+        for kind in ("outs", "metrics"):
+            if kind in stage:
+                stage[kind] = persistent(stage[kind])
+    pngs = [f for stage in stages.values() for out in stage["outs"] for f in out if str(f).endswith(".png")]
+    plots = [
+        {"results/plots/curves": {"x": "step", "y": "mean_return"}},
+        {(layout.REPORT / "final_scores.csv").as_posix(): {"x": "iqm", "y": "run", "template": "bar_horizontal"}},
+        *pngs,
+    ]
+    return {"stages": stages, "plots": plots}
+
+
+def report_stage(params: dict, stages: dict) -> dict:
+    """The report reads the aggregate tables, every table and snapshot's data, every figure (it
+    links them and records their provenance) and claims.yaml."""
+    shown = [
+        next(iter(out)) if isinstance(out, dict) else out
+        for name, stage in stages.items()
+        if name == "figures" or name.startswith(("table-", "snapshot-", "compare-"))
+        for out in stage["outs"]
+    ]
+    report = layout.REPORT.as_posix()
+    return {
+        "cmd": "python -m pipeline.stages.report",
+        "deps": [
+            "claims.yaml",
+            "results/final.csv",
+            "results/curves.csv",
+            *shown,
+            "pipeline/report/templates/report.html",
+            *source_files("pipeline.stages.report"),
+        ],
+        # profiles: the page sets the profile in use beside the papers'. Claims name algorithms and
+        # tasks, but their settings never change a verdict (a renamed run changes final.csv).
+        "params": ["report", "profile", "profiles", "figures", "tables", "snapshots", "comparisons"],
+        "outs": in_git([f"{report}/{name}" for name in ("claims.md", "final_scores.csv", "index.html")]),
+        "metrics": [{f"{report}/{name}": {"cache": False}} for name in ("claims.json", "final_scores.json")],
+    }
+
+
+HEADER = """\
+# GENERATED by `python -m pipeline.design.dvc_stages` from params.yaml and the code each run imports:
+# do not edit by hand (tests/test_dvc_stages.py fails when this file is stale). Each run has its
+# own train- and evaluate- stages that depend on its own learner's, task's and stage's files
+# (through their digest in results/code/, pipeline/design/code_digests.py) and on its own params
+# entries only (ARCHITECTURE.md, "Pipeline and tracking").
+"""
+
+
+def render(params: dict, runs: dict) -> str:
+    body = yaml.safe_dump(pipeline_yaml(params, runs), sort_keys=False, width=100)
+    return HEADER + body
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if dvc.yaml is stale")
+    args = parser.parse_args(argv)
+    params, runs = load_runs()
+    text = render(params, runs)
+    if args.check:
+        if not DVC_FILE.exists() or DVC_FILE.read_text() != text:
+            sys.exit("dvc.yaml is stale: run `python -m pipeline.design.dvc_stages` and commit it")
+        return
+    DVC_FILE.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

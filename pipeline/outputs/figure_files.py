@@ -1,0 +1,21 @@
+"""A figure written as files: its notes along the bottom, a PNG and a byte-stable PDF."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def save(fig, notes: list[str], folder, paper: str, stem: str, dpi: float) -> None:
+    """Notes (what the axis means, the budget) along the bottom; PNG and byte-stable PDF."""
+    for i, note in enumerate(notes):
+        fig.text(0.01, 0.005 + 0.025 * i, note, fontsize=5, ha="left", va="bottom", wrap=True)
+    fig.tight_layout(rect=(0, 0.03 * len(notes), 1, 1))
+    out = folder / paper
+    out.mkdir(exist_ok=True)
+    fig.savefig(out / f"{stem}.png", dpi=dpi)
+    fig.savefig(out / f"{stem}.pdf", metadata={"CreationDate": None})
+    plt.close(fig)
