@@ -5,7 +5,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test benchmark bundle dvc.yaml
+.PHONY: setup repro dry test benchmark bundle dvc.yaml
 
 setup: $(VENV)/.installed
 
@@ -34,6 +34,10 @@ ifeq ($(JOBS),1)
 else
 	python -m pipeline.runtime.parallel_repro --jobs $(JOBS)
 endif
+
+# What `make repro` would run, and why (DVC's own `dvc repro --dry` stops on a fresh clone).
+dry: dvc.yaml
+	python -m pipeline.runtime.parallel_repro --dry
 
 # A published bundle of figures, tables, report and locks, with a SHA-256 manifest.
 BUNDLE ?= bundles/marl-repro-$(shell git rev-parse --short HEAD).tar.gz

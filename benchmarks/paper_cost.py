@@ -1,6 +1,7 @@
 """What the ``paper`` profile costs: measured per-step training time, extrapolated.
 
-    python -m benchmarks.paper_cost [--figure fig3] [--runs 'iac-*' ...] [--env-steps 600] [--seeds 7] [--device auto]
+    python -m benchmarks.paper_cost [--figure fig3] [--runs 'iac-*' ...] [--env-steps 600] [--seeds 7]
+                                    [--threads N] [--device auto]
 
 For every run the pipeline trains (or only those a figure draws, with ``--figure``), the run's learner trains its seeds together (the papers' 7 by
 default) for ``--env-steps`` steps per seed, with learning starting after a tenth of them so the
@@ -23,12 +24,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import fnmatch
+import os
+import sys
 import time
 
 import torch
 
 import envs
 from algorithms import learner
+from pipeline import stage_threads
 from pipeline.design.budget import Budget, budget_of
 from pipeline.design.params import load_runs, run_of, train_device
 from pipeline.runtime import devices
@@ -104,15 +108,31 @@ def episode_learner_cost(run, env_steps: int, paper_steps: int) -> tuple[float, 
     return per_step, per_update, length, hours
 
 
+def warn_if_loaded() -> None:
+    """Per-step times measured beside other work are not this machine's: say so before starting
+    (the 1-minute load average against the usable cores)."""
+    load, cores = os.getloadavg()[0], len(os.sched_getaffinity(0))
+    if load > 0.5:
+        print(f"paper_cost: warning: this machine is busy (load {load:.1f} on {cores} cores): the "
+              "times below include the other work; measure with nothing else running", file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--figure", help="only the runs this figure draws (default: every run)")
     parser.add_argument("--runs", nargs="+", metavar="PATTERN",
                         help="only the runs whose names match one of these shell patterns, e.g. 'iac-*'")
-    parser.add_argument("--env-steps", type=int, default=600)
+    parser.add_argument("--env-steps", type=int, default=600,
+                        help="env steps per seed measured per run, then extrapolated (default 600)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: HARNESS_THREADS or the usable cores, as a stage)")
     parser.add_argument("--seeds", type=int, default=None, help="first n of params.yaml's seeds")
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:<n> (default: params.yaml's device)")
     args = parser.parse_args()
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be at least 1")
+    torch.set_num_threads(args.threads or stage_threads())  # explicit: torch started before pipeline
+    warn_if_loaded()
     params, runs = load_runs()
     device = devices.resolve(args.device or train_device(params))
     devices.use(device)

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
+import pipeline  # noqa: F401  (first: the stages' numeric kernels and threads, pipeline/__init__.py)
+
 
 def sample_action(space: spaces.Space, rng: np.random.Generator):
     """A random action drawn from ``rng`` (not the space's own sampler), so tests control it."""

@@ -1,6 +1,7 @@
 """The published bundle: built from the repository's committed outputs, it verifies against its
-manifest (archive and unpacked), the same files give the same bytes, one flipped byte is named,
-and an existing path is refused before anything is written."""
+manifest (archive and unpacked into one folder), the same files give the same bytes, one
+flipped byte is named, and an existing path or a stale workspace is refused before anything is
+written."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from pipeline.report import bundle
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     path = tmp_path_factory.mktemp("bundle") / "marl-repro.tar.gz"
-    files = bundle.build(path)
+    # from the committed outputs, whatever the workspace's code (the refusal of a stale workspace
+    # is tested on the tiny pipeline: tests/test_pipeline_end_to_end.py)
+    files = bundle.build(path, refuse_stale=False)
     return path, files
 
 
@@ -35,7 +38,8 @@ def test_the_bundle_verifies_archived_and_unpacked(built, tmp_path, capsys):
     bundle.main(["verify", str(path)])
     with tarfile.open(path) as tar:
         tar.extractall(tmp_path, filter="data")
-    bundle.main(["verify", str(tmp_path)])
+    assert [p.name for p in tmp_path.iterdir()] == ["marl-repro"]  # one folder, named as the archive
+    bundle.main(["verify", str(tmp_path / "marl-repro")])
     assert capsys.readouterr().out.count("verified against MANIFEST.sha256") == 2
 
 
@@ -43,6 +47,7 @@ def test_one_flipped_byte_is_named(built, tmp_path, capsys):
     path, _ = built
     with tarfile.open(path) as tar:
         tar.extractall(tmp_path, filter="data")
+    tmp_path = tmp_path / "marl-repro"
     target = tmp_path / "results/tables/table1.csv"
     data = bytearray(target.read_bytes())
     data[len(data) // 2] ^= 0x01
@@ -55,8 +60,8 @@ def test_one_flipped_byte_is_named(built, tmp_path, capsys):
 
 def test_the_same_files_give_the_same_archive(built, tmp_path):
     path, _ = built
-    again = tmp_path / "again.tar.gz"
-    bundle.build(again)
+    again = tmp_path / path.name  # the same name: the folder inside is named after it
+    bundle.build(again, refuse_stale=False)
     assert again.read_bytes() == path.read_bytes()
 
 

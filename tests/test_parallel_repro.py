@@ -6,8 +6,10 @@ against parallel in tests/test_pipeline_end_to_end.py."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dask
@@ -120,8 +122,9 @@ def test_an_interrupted_build_keeps_what_finished_and_the_next_build_does_the_re
         refresh(self, running)
 
     monkeypatch.setattr(parallel_repro.Board, "refresh", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SystemExit) as stopped:
         parallel_repro.main(["--jobs", "1"])
+    assert stopped.value.code == 130
     assert "a" in yaml.safe_load((parallel / "dvc.lock").read_text())["stages"]
     assert "a" not in parallel_repro.plan(parallel)
     monkeypatch.setattr(parallel_repro.Board, "refresh", refresh)
@@ -130,3 +133,36 @@ def test_an_interrupted_build_keeps_what_finished_and_the_next_build_does_the_re
     # after an interruption too
     assert yaml.safe_load((parallel / "dvc.lock").read_text()) == yaml.safe_load((serial / "dvc.lock").read_text())
     assert parallel_repro.plan(parallel) == []
+
+
+def test_ctrl_c_ends_the_running_stages_records_what_finished_and_leaves_no_process(tmp_path):
+    """Ctrl-C at a terminal signals the builder's whole process group (its Dask workers too):
+    no new stage starts, the running one is ended (SIGTERM), what finished is recorded, the
+    builder exits in seconds with 130, and no stage process is left behind."""
+    sleeper = "import time, pathlib; pathlib.Path('started').touch(); time.sleep(120); pathlib.Path('slow.txt').touch()"
+    stages = {
+        "slow": {"cmd": f'python -c "{sleeper}"', "outs": ["slow.txt"]},
+        "quick": {"cmd": f"{WRITE} q quick.txt", "outs": ["quick.txt"]},
+        "after": {"cmd": f"{WRITE} a after.txt quick.txt", "deps": ["quick.txt", "slow.txt"], "outs": ["after.txt"]},
+    }
+    root = project(tmp_path / "p", stages)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1")
+    builder = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.runtime.parallel_repro", "--jobs", "2"], cwd=root, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a shell's foreground job
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not ((root / "started").exists() and (root / "quick.txt").exists()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(builder.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+    stopped_at = time.monotonic()
+    out, _ = builder.communicate(timeout=60)
+    assert builder.returncode == 130, out
+    assert time.monotonic() - stopped_at < 30
+    assert "stopping: no new stage starts; ending slow" in out and "stage slow stopped" in out
+    assert out.rstrip().endswith("run the same command to go on")
+    assert set(yaml.safe_load((root / "dvc.lock").read_text())["stages"]) == {"quick"}
+    assert not (root / "slow.txt").exists() and not (root / "after.txt").exists()
+    left = subprocess.run(["pgrep", "-f", "time.sleep\\(120\\)"], capture_output=True, text=True).stdout.split()
+    assert left == []

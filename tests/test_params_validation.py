@@ -129,7 +129,7 @@ def test_bad_value_stops_every_stage_before_writing(key, value, message, workdir
         lambda: train.main(["probe"]),
         lambda: evaluate.main(["probe"]),
         aggregate.main,
-        figures.main,
+        lambda: figures.main(["fig3"]),
         lambda: latent_table.main(["table1"]),
         lambda: positions.main(["fig6"]),
         lambda: covariance.main(["iac_fig5"]),

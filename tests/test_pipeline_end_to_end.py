@@ -4,6 +4,8 @@ editing one run's hyperparameter invalidates only that run's stages and what rea
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import os
 import shutil
@@ -160,6 +162,61 @@ def test_second_repro_has_nothing_to_do(built):
     assert "Running stage" not in log
 
 
+def copy_built(built, dest: Path) -> Path:
+    """A copy of the built repository (its DVC cache and lock included) to change freely."""
+    shutil.copytree(built[0], dest, symlinks=True, ignore=shutil.ignore_patterns(".resume", "extra_observer"))
+    return dest
+
+
+def test_dry_says_what_would_run_where_dvcs_own_dry_run_stops(built, tmp_path):
+    """As in a fresh clone, one run's outputs are absent: DVC's `repro --dry` stops at the
+    stage that reads them (treeverse/dvc#9021); `make dry` lists what would run, and why."""
+    _, _, env, _, _ = built
+    work = copy_built(built, tmp_path / "repo")
+    shutil.rmtree(work / "results/runs/probe")
+    dvc_dry = subprocess.run([sys.executable, "-m", "dvc", "repro", "--dry"], cwd=work, env=env, capture_output=True, text=True)
+    assert dvc_dry.returncode != 0 and "No such file or directory" in dvc_dry.stderr  # README says so
+    out = sh([sys.executable, "-m", "pipeline.runtime.parallel_repro", "--dry"], work, env)
+    planned = dict(line.split(None, 1) for line in out.splitlines()[1:])
+    assert list(planned)[:2] == ["train-probe", "evaluate-probe"] and planned["train-probe"].strip() == "changed"
+    assert {"aggregate", "report"} <= set(planned)
+    assert not any(name.startswith(("train-", "figure-")) and "probe" not in name for name in planned)
+    assert not (work / "results/runs/probe").exists()  # nothing ran
+
+
+def test_a_new_variant_reaches_its_figure_alone(built, tmp_path):
+    """A variant of VM3-AC and a figure of it beside its parent: `dvc repro figure-<name>` trains
+    the variant only (the parent is built) and draws the figure, nothing else."""
+    _, _, env, _, _ = built
+    work = copy_built(built, tmp_path / "repo")
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["algorithms"]["vm3ac_beta_half"] = {"inherit": "vm3ac", "beta": 0.05}
+    params["figures"]["beta_half"] = {
+        "paper": "harness", "panels": {"a": {"task": "cooperative_navigation_n3"}},
+        "curves": {"VM3-AC": {"algorithm": "vm3ac"}, "beta 0.05": {"algorithm": "vm3ac_beta_half"}},
+    }  # fmt: skip
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh([sys.executable, "-m", "pipeline.design.dvc_stages"], work)
+    log = sh([sys.executable, "-m", "dvc", "repro", "figure-beta_half"], work, env)
+    ran = sorted(line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage"))
+    assert ran == ["figure-beta_half", "train-vm3ac_beta_half-cooperative_navigation_n3"]
+    assert (work / "figures/harness/beta_half.png").stat().st_size > 1000
+
+
+def test_a_bundle_of_a_stale_workspace_is_refused(built, tmp_path):
+    """params.yaml changed since the build: the bundle names the stale stages and writes nothing."""
+    _, _, env, _, _ = built
+    work = copy_built(built, tmp_path / "repo")
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["runs"]["probe"]["hyper"] = {"lr_actor": 0.001}
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    done = subprocess.run([sys.executable, "-m", "pipeline.report.bundle", "build", "b.tar.gz"], cwd=work, env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 1 and not (work / "b.tar.gz").exists()
+    assert done.stderr.strip() == ("bundle: the outputs are not those of params.yaml and the code (dvc status: "
+                                   "aggregate, evaluate-probe, train-probe changed); run `make repro` first")  # fmt: skip
+
+
 def test_dvc_metrics_and_plots_read_the_outputs(built):
     root, params, env, _, runs = built
     shown = json.loads(sh([sys.executable, "-m", "dvc", "metrics", "show", "--json"], root, env))
@@ -298,3 +355,123 @@ def test_the_dask_build_gives_the_serial_builds_lock_and_outputs(built, tmp_path
         theirs = {k: v for k, v in snapshot_files(twin / folder).items() if "/sacred/" not in k and not k.startswith(".")}
         assert theirs == ours
     assert "Running stage" not in sh([sys.executable, "-m", "dvc", "repro"], twin, env)
+
+
+# ---- every params.yaml value a stage's outputs depend on is declared in its `params:` ---------
+
+
+def _leaves(tree, prefix=()):
+    """(path, value) of every number and boolean in params.yaml, lists included by index."""
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, list) else ()
+    for key, value in items:
+        if isinstance(value, (dict, list)):
+            yield from _leaves(value, (*prefix, key))
+        elif isinstance(value, (bool, int, float)):
+            yield (*prefix, key), value
+
+
+def _changed(value):
+    """Another value of the same kind, near enough that most checks still accept it."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    return (value + 1) / 2 if 0 < value < 1 else value * 1.5 if value else 0.5
+
+
+def _mutated(params: dict, paths) -> dict:
+    out = copy.deepcopy(params)
+    for path in paths:
+        node = out
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = _changed(node[path[-1]])
+    return out
+
+
+def _accepted(params: dict) -> bool:
+    from pipeline.design.params import ParamsError, resume_every, train_device
+
+    try:
+        resolve_runs(params), resume_every(params), train_device(params)
+    except (ParamsError, SystemExit, ValueError, KeyError, TypeError):
+        return False
+    return True
+
+
+def _accepted_subset(params: dict, paths: list) -> list:
+    """A large subset of ``paths`` whose values, all changed at once, params.yaml still accepts."""
+    if not paths or _accepted(_mutated(params, paths)):
+        return paths
+    if len(paths) == 1:
+        return []
+    half = len(paths) // 2
+    first, second = _accepted_subset(params, paths[:half]), _accepted_subset(params, paths[half:])
+    both = first + second
+    return both if _accepted(_mutated(params, both)) else max(first, second, key=len)
+
+
+def _covered(path, declared, profile: str) -> bool:
+    dotted = ".".join(map(str, path))
+    return any(dotted == d or dotted.startswith(d + ".") for d in (p.replace("${profile}", profile) for p in declared))
+
+
+def _digest(root: Path, outs: list) -> dict:
+    found = {}
+    for entry in outs:
+        out = root / (next(iter(entry)) if isinstance(entry, dict) else entry)
+        for f in sorted(out.rglob("*")) if out.is_dir() else [out]:
+            if f.is_file():
+                found[f.relative_to(root).as_posix()] = hashlib.md5(f.read_bytes()).hexdigest()
+    return found
+
+
+def _one_stage_per_kind(stages: dict) -> dict:
+    """The first stage of every command module, and of every snapshot kind."""
+    kinds = {}
+    for name, stage in stages.items():
+        module = stage["cmd"].split()[2]
+        kinds.setdefault(name.split("-")[0] + ":" + module, name)
+    return kinds
+
+
+def test_every_value_a_stage_depends_on_is_in_its_params(built, tmp_path):
+    """Each kind of stage, run again with every number and flag of params.yaml it does not
+    declare changed at once (those params.yaml still accepts), writes the same bytes. A stage
+    whose outputs change, or that stops, names the undeclared keys it depends on (found by
+    halving)."""
+    _, params, env, _, _ = built
+    work = copy_built(built, tmp_path / "repo")
+    original = (work / "params.yaml").read_text()
+    stages = yaml.safe_load((work / "dvc.yaml").read_text())["stages"]
+    leaves = dict(_leaves(params))
+    missing = {}
+    for kind, name in sorted(_one_stage_per_kind(stages).items()):
+        stage = stages[name]
+        outs = [*stage.get("outs", []), *stage.get("metrics", [])]
+        free = [p for p in leaves if not _covered(p, stage.get("params", []), params["profile"])]
+        free = _accepted_subset(params, free)
+
+        def outputs(paths):
+            (work / "params.yaml").write_text(yaml.safe_dump(_mutated(params, paths), sort_keys=False))
+            shutil.rmtree(work / ".resume", ignore_errors=True)
+            try:
+                done = subprocess.run(stage["cmd"].split(), cwd=work, env=env, capture_output=True, text=True)
+            finally:
+                (work / "params.yaml").write_text(original)
+            if done.returncode:  # it read a changed value and stopped: it depends on it too
+                return {"stopped": done.stderr.strip().splitlines()[-1:]}
+            return _digest(work, outs)
+
+        before = _digest(work, outs)  # as the build wrote them (a rerun writes the same bytes)
+        if outputs(free) == before:
+            continue
+        culprits, todo = [], [free]
+        while todo:  # halve the changed keys until each culprit stands alone
+            paths = todo.pop()
+            if len(paths) == 1:
+                culprits.append(".".join(map(str, paths[0])))
+                continue
+            todo += [part for part in (paths[: len(paths) // 2], paths[len(paths) // 2 :]) if outputs(part) != before]
+        missing[name] = sorted(culprits)
+    assert not missing, f"stages depend on params they do not declare: {missing}"

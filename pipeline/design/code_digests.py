@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pipeline.design.code_files import ROOT, run_code, source_files
 from pipeline.design.params import load_runs
+from pipeline.outputs import stopping
 from pipeline.outputs.provenance import md5_of
 from pipeline.outputs.staging import publish, staging
 
@@ -53,4 +54,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    stopping.run(main)

@@ -1,10 +1,12 @@
 """Which repository files a module runs: a stage's code dependencies (``dvc.yaml``, written by
 pipeline/design/dvc_stages.py) and the code part of a resume point's key (pipeline/runtime/resume.py).
 
-Packages are not listed: every ``__init__.py`` below the top folders holds only its docstring
-(tests/test_layout.py), so it runs nothing. Two index modules are not followed: ``algorithms/__init__.py`` only names each learner's module
-(a run's own module is listed directly), and ``envs/registry.py``, which imports every task, is
-listed as a file but its imports are not followed (a run lists its own task's modules).
+A module's packages run before it, so their ``__init__.py`` files are listed with it
+(``pipeline/__init__.py`` fixes the numeric kernels and threads of every stage). Two index
+modules are not followed: ``algorithms/__init__.py`` only names each learner's module (a run's
+own module is listed directly) and is not listed, and ``envs/registry.py``, which imports every
+task, is listed as a file but its imports are not followed (a run lists its own task's modules);
+``envs/__init__.py`` only re-exports the registry.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def _imports(module: str) -> set[str]:
 
 
 def _is_module_file(module: str) -> bool:
-    """A module of its own file; a package is not (see the module's docstring)."""
+    """A module of its own file (a package comes in as the parent of its modules)."""
     return (ROOT / Path(*module.split("."))).with_suffix(".py").is_file()
 
 
@@ -54,6 +56,8 @@ def source_files(*modules: str) -> list[str]:
         seen.add(module)
         if module not in NOT_FOLLOWED:
             todo.extend(_imports(module))
+        parts = module.split(".")
+        todo.extend(".".join(parts[:n]) for n in range(1, len(parts)))  # its packages
     return sorted(module_path(m).as_posix() for m in seen)
 
 

@@ -28,15 +28,24 @@ from pipeline.design.params import MATRIX_GAME_LEARNERS, SNAPSHOT_KINDS, load_ru
 from pipeline.outputs import layout
 
 DVC_FILE = Path("dvc.yaml")
+# A figure below the papers' budget says so, with the papers' own numbers (design/budget.py's
+# budget_note): it reads the profile in use and the paper profile, hence every profile.
+NOTED_BUDGET = ["profile", "profiles"]
 
 
-def run_stages(run) -> dict:
-    params = [
+def run_params(run) -> list[str]:
+    """The params entries that make a run what it is: its seeds, its own entry, its task and
+    every algorithm entry it inherits from."""
+    return [
         "seeds",
         *([f"runs.{run.name}"] if run.declared else []),
         f"tasks.{run.task}",
         *(f"algorithms.{name}" for name in run.lineage),
     ]
+
+
+def run_stages(run) -> dict:
+    params = run_params(run)
     folder = layout.run_dir(run.name).as_posix()
     checkpoints = f"{folder}/checkpoints"
     snapshots = [f"{folder}/snapshots"] if run.snapshots else []
@@ -86,13 +95,16 @@ def reading_stage(command: str, read: list, folder: str, params: list[str], outs
     tasks import, and never retrains."""
     module = command.split()[0]
     code = sorted({m for run in read for m in run_code(run)})
+    # the runs' own entries too: the stage rebuilds their learners and checks each checkpoint's
+    # settings against params.yaml (pipeline/outputs/checkpoint_file.py)
+    read_params = dict.fromkeys(p for run in read for p in run_params(run))
     return {
         "cmd": f"python -m {command}",
         "deps": [
             *(f"{layout.run_dir(run.name).as_posix()}/{folder}" for run in read),
             *source_files(module, *code),
         ],
-        "params": params,
+        "params": [*params, *(p for p in read_params if p not in params)],
         "outs": in_git(outs),
     }
 
@@ -117,7 +129,9 @@ def pipeline_yaml(params: dict, runs: dict) -> dict:
     stages["aggregate"] = {
         "cmd": "python -m pipeline.stages.aggregate",
         "deps": [*evaluations, *source_files("pipeline.stages.aggregate")],
-        "params": ["runs", "figures"],  # figures: marl_eval.json groups runs by figure
+        # figures: marl_eval.json groups runs by figure; seeds and the profile: each run's seeds,
+        # which its curves must hold
+        "params": ["runs", "figures", "seeds", "profile", "profiles.${profile}"],
         "outs": [
             "results/curves.csv",
             "results/final.csv",
@@ -126,13 +140,14 @@ def pipeline_yaml(params: dict, runs: dict) -> dict:
         ],
         "metrics": [{"results/metrics.json": {"cache": False}}],
     }
-    figure_files = layout.figure_files(params.get("figures", {}))
-    stages["figures"] = {
-        "cmd": "python -m pipeline.stages.figures",
-        "deps": ["results/plots/curves", *source_files("pipeline.stages.figures")],
-        "params": ["figures", "figure_style", "profile", "profiles.${profile}"],
-        "outs": in_git(figure_files),
-    }
+    for name, figure in params.get("figures", {}).items():
+        drawn = dict.fromkeys(run_of(c["algorithm"], p["task"]) for p in figure["panels"].values() for c in figure["curves"].values())
+        stages[f"figure-{name}"] = {
+            "cmd": f"python -m pipeline.stages.figures {name}",
+            "deps": [*(f"{layout.run_dir(run).as_posix()}/curves.csv" for run in drawn), *source_files("pipeline.stages.figures")],
+            "params": [f"figures.{name}", "figure_style", *NOTED_BUDGET],
+            "outs": in_git(layout.figure_files({name: figure})),
+        }
     for name, table in params.get("tables", {}).items():
         if table["kind"] == "matrix_game":
             table_runs = [runs[run_of(table[part], table["task"])] for part in MATRIX_GAME_LEARNERS]
@@ -148,14 +163,14 @@ def pipeline_yaml(params: dict, runs: dict) -> dict:
         snap_runs = [runs[run_of(algorithm, snap["task"])] for algorithm in snap["rows"].values()]
         stages[f"snapshot-{name}"] = reading_stage(
             f"{SNAPSHOT_KINDS[snap['kind']][0]} {name}", snap_runs, "snapshots",
-            [f"snapshots.{name}", "figure_style", "evaluation.env_seed_start", "profile", "profiles.${profile}"],
+            [f"snapshots.{name}", "figure_style", "evaluation.env_seed_start", *NOTED_BUDGET],
             layout.snapshot_files(name, snap),
         )  # fmt: skip
     for name, comparison in params.get("comparisons", {}).items():
         stages[f"compare-{name}"] = {
             "cmd": f"python -m pipeline.analyses.iac.steps_saved {name}",
             "deps": ["results/curves.csv", *source_files("pipeline.analyses.iac.steps_saved")],
-            "params": [f"comparisons.{name}", "figure_style", "profile", "profiles.${profile}"],
+            "params": [f"comparisons.{name}", "figure_style", *NOTED_BUDGET],
             "outs": in_git(layout.comparison_files(name, comparison)),
         }
     stages["report"] = report_stage(params, stages)
@@ -178,7 +193,7 @@ def report_stage(params: dict, stages: dict) -> dict:
     shown = [
         next(iter(out)) if isinstance(out, dict) else out
         for name, stage in stages.items()
-        if name == "figures" or name.startswith(("table-", "snapshot-", "compare-"))
+        if name.startswith(("figure-", "table-", "snapshot-", "compare-"))
         for out in stage["outs"]
     ]
     report = layout.REPORT.as_posix()

@@ -694,7 +694,7 @@ def entry_from_argv(argv: list[str], params: dict, section: str, usage: str) -> 
 
 def run_from_argv(argv: list[str], runs: dict[str, Run]) -> Run:
     if len(argv) != 1:
-        raise SystemExit("usage: python -m pipeline.<stage> RUN_NAME")
+        raise SystemExit("usage: python -m pipeline.stages.<stage> RUN_NAME")
     if argv[0] not in runs:
         raise SystemExit(f"params.yaml: runs.{argv[0]}: no such run (runs: {', '.join(runs)})")
     return runs[argv[0]]

@@ -3,9 +3,13 @@ Markdown), the metrics, the marl-eval JSON, the report page, params.yaml, claims
 the lock of installed packages and a manifest with a SHA-256 per file.
 
     python -m pipeline.report.bundle build bundles/marl-repro.tar.gz   # (make bundle)
-    python -m pipeline.report.bundle verify bundles/marl-repro.tar.gz  # or an unpacked folder
+    python -m pipeline.report.bundle verify bundles/marl-repro.tar.gz  # or the unpacked marl-repro/
 
-The archive keeps the repository's layout, so the report page in it finds its figures. It is
+The archive unpacks into one folder named as the archive (``marl-repro/`` for
+``marl-repro.tar.gz``) and keeps the repository's layout inside it, so the report page finds its
+figures. It is built only from a workspace whose outputs are those of its params and code: a
+stage that DVC reports changed (a parameter or code file since the last build, a hand-edited
+figure) refuses the build; outputs that are only absent (a clone has no run outputs) do not. It is
 not a DVC stage: it records the git commit it was built from (``provenance.json`` and the
 page's commit line), which a DVC output must not (pipeline/outputs/provenance.py). The manifest is in
 ``sha256sum`` format: ``sha256sum -c MANIFEST.sha256`` checks an unpacked bundle too. The same
@@ -69,18 +73,43 @@ def manifest(files: dict[str, bytes]) -> bytes:
     return "".join(f"{sha256(data)}  {name}\n" for name, data in sorted(files.items())).encode()
 
 
-def build(destination: Path, root: Path = Path(".")) -> dict[str, bytes]:
-    """Write the archive atomically; refuse a path that exists."""
+def _changes(entry) -> list[str]:
+    """The leaf words of one `dvc status` entry ("modified", "deleted", "changed command")."""
+    if isinstance(entry, str):
+        return [entry]
+    values = entry.values() if isinstance(entry, dict) else entry
+    return [word for value in values for word in _changes(value)]
+
+
+def stale_stages(root: Path = Path(".")) -> list[str]:
+    """Stages whose recorded inputs or outputs differ from the workspace's, ignoring outputs and
+    inputs that are only absent (a clone holds no run outputs: README, "What a clone holds")."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        status = repo.status()
+    return sorted(name for name, entries in status.items() if set(_changes(entries)) - {"deleted", "not in cache"})
+
+
+def build(destination: Path, root: Path = Path("."), refuse_stale: bool = True) -> dict[str, bytes]:
+    """Write the archive atomically; refuse a path that exists and (``refuse_stale``) a stale
+    workspace."""
     if destination.exists():
         raise SystemExit(f"bundle: {destination} exists already; remove it or choose another path")
     if not destination.name.endswith(".tar.gz"):
         raise SystemExit(f"bundle: {destination}: the bundle is a .tar.gz archive")
+    stale = stale_stages(root) if refuse_stale else []
+    if stale:
+        more = f" and {len(stale) - 3} more" if len(stale) > 3 else ""
+        raise SystemExit(f"bundle: the outputs are not those of params.yaml and the code (dvc status: "
+                         f"{', '.join(stale[:3])}{more} changed); run `make repro` first")  # fmt: skip
     files = contents(root)
     files[MANIFEST] = manifest(files)
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        top = destination.name.removesuffix(".tar.gz")
         for name, data in sorted(files.items()):
-            info = tarfile.TarInfo(name)
+            info = tarfile.TarInfo(f"{top}/{name}")
             info.size, info.mode, info.mtime = len(data), 0o644, 0
             tar.addfile(info, io.BytesIO(data))
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -99,9 +128,13 @@ def read_bundle(path: Path) -> dict[str, bytes]:
         return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
     try:
         with tarfile.open(path, "r:gz") as tar:
-            return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+            files = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
     except (OSError, tarfile.TarError, EOFError) as err:
         raise SystemExit(f"bundle: {path} cannot be read as a .tar.gz archive ({err})") from None
+    tops = {name.split("/", 1)[0] for name in files}
+    if len(tops) == 1 and all("/" in name for name in files):  # the folder it unpacks into
+        files = {name.split("/", 1)[1]: data for name, data in files.items()}
+    return files
 
 
 def problems(files: dict[str, bytes]) -> list[str]:

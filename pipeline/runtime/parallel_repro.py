@@ -3,6 +3,7 @@
     python -m pipeline.runtime.parallel_repro --jobs 2                  # a LocalCluster on this machine
     python -m pipeline.runtime.parallel_repro --scheduler tcp://host:8786   # any running Dask scheduler
     python -m pipeline.runtime.parallel_repro --jobqueue cluster.yaml   # SLURM or PBS through dask-jobqueue
+    python -m pipeline.runtime.parallel_repro --dry                     # what would run, and why (make dry)
 
 DVC holds a repository lock while it reproduces, so concurrent `dvc repro` calls in one
 workspace fail. Here only this process talks to DVC, through its own API: it walks the stages
@@ -14,16 +15,18 @@ cache). Afterwards `dvc status` is clean and a plain `dvc repro` has nothing to 
 fails, or whose worker dies, is named in one line and what depends on it is not run; what
 finished is recorded, so running this again finishes the rest.
 
-Every stage gets ``cores // jobs`` threads (OMP/MKL), so the stages running together do not
-oversubscribe the machine. The stages' numbers do not depend on their thread count (tested:
+Every stage gets ``cores // jobs`` threads (``HARNESS_THREADS``, pipeline/__init__.py), so the
+stages running together do not oversubscribe the machine. The stages' numbers do not depend on their thread count (tested:
 the parallel build gives the serial build's dvc.lock).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -35,6 +38,7 @@ from tqdm import tqdm
 from pipeline.runtime.meter import PROGRESS_FILE_ENV
 
 LOGS = Path(".dvc/tmp/parallel")  # each stage's stdout and stderr
+STOP, KILL = "harness-stop-stages", "harness-kill-stages"  # Dask events: end the running stages
 RECORD_EVERY = 120.0  # seconds between records into dvc.lock (a kill loses at most one batch)
 
 
@@ -56,9 +60,40 @@ def plan(root: Path) -> list[str]:
         return [stage.addressing for stage in order if stage.changed()]
 
 
+def dry_plan(root: Path) -> list[tuple[str, str]]:
+    """What `dvc repro` would run now, in its order, and why: each stage that has changed (its
+    code, params or inputs; outputs missing), and each that reads from one of those. DVC's own
+    ``dvc repro --dry`` stops at the first stage whose inputs do not exist yet (a fresh clone's
+    evaluate stages: treeverse/dvc#9021); this asks only ``changed()``, which never hashes a
+    missing file."""
+    from dvc.repo import Repo, lock_repo
+
+    with Repo(str(root)) as repo, lock_repo(repo):
+        order, needs = dvc_plan(repo)
+        runs: dict = {}
+        for stage in order:
+            upstream = sorted(u.addressing for u in needs[stage] if u in runs)
+            if stage.changed():
+                runs[stage] = "changed"
+            elif upstream:
+                runs[stage] = f"after {upstream[0]}" + (f" (+{len(upstream) - 1})" if len(upstream) > 1 else "")
+        return [(stage.addressing, why) for stage, why in runs.items()]
+
+
+def print_dry_plan(root: Path) -> None:
+    planned = dry_plan(root)
+    if not planned:
+        print("parallel_repro --dry: nothing to run: data and pipelines are up to date")
+        return
+    width = max(len(name) for name, _ in planned)
+    print(f"parallel_repro --dry: {len(planned)} stage(s) would run, in this order:")
+    for name, why in planned:
+        print(f"  {name:{width}}  {why}")
+
+
 def stage_env(threads: int) -> dict:
     """The environment a stage runs in: its thread budget, and the venv's tools first."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+    env = dict(os.environ, HARNESS_THREADS=str(threads))  # applied by pipeline/__init__.py
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 
@@ -69,16 +104,35 @@ def progress_file(root: Path, name: str) -> Path:
 
 
 def run_stage(name: str, cmd: str, root: str, threads: int) -> tuple[str, int, float]:
-    """On a worker: the stage's command, its output into .dvc/tmp/parallel/<stage>.log."""
+    """On a worker: the stage's command, its output into .dvc/tmp/parallel/<stage>.log. The
+    command runs in a session of its own, so a Ctrl-C at the builder's terminal does not reach
+    it; it ends when the builder asks, through the Dask events STOP (SIGTERM: a training stage
+    keeps its resume point, pipeline/outputs/stopping.py) and KILL (SIGKILL)."""
+    from dask.distributed import Event
+
     log = Path(root) / LOGS / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     progress = progress_file(Path(root), name)
     progress.unlink(missing_ok=True)
     env = dict(stage_env(threads), **{PROGRESS_FILE_ENV: str(progress)})
     start = time.monotonic()
+    stop, kill, sent = Event(STOP), Event(KILL), None
     with log.open("w") as out:
-        code = subprocess.run(cmd, shell=True, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
-    return name, code, time.monotonic() - start
+        process = subprocess.Popen(cmd, shell=True, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)  # fmt: skip
+        try:
+            while process.poll() is None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=1.0)
+                wanted = signal.SIGKILL if kill.is_set() else signal.SIGTERM if stop.is_set() else None
+                if wanted is not None and wanted != sent and process.poll() is None:
+                    os.killpg(process.pid, wanted)
+                    sent = wanted
+        finally:
+            if process.poll() is None:  # this task itself is ending: leave no stage behind
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    return name, process.returncode, time.monotonic() - start
 
 
 class Board:
@@ -131,8 +185,15 @@ def client_for(args):
         cluster.scale(jobs=jobs)
         # each Dask thread of a worker runs one stage: one thread per stage unless told
         return Client(cluster), args.threads or 1
-    cluster = LocalCluster(n_workers=args.jobs, threads_per_worker=1, processes=True, dashboard_address=None)
-    return Client(cluster), args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
+    # The workers start with SIGINT ignored (kept across exec): a Ctrl-C at the terminal reaches
+    # every process of its group, and must stop the build through this process, not kill the
+    # workers under the stages they run.
+    interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        cluster = LocalCluster(n_workers=args.jobs, threads_per_worker=1, processes=True, dashboard_address=None)
+    finally:
+        signal.signal(signal.SIGINT, interrupt)
+    return Client(cluster), args.threads or max(1, len(os.sched_getaffinity(0)) // args.jobs)
 
 
 def reproduce(root: Path, client, threads: int, record_every: float = RECORD_EVERY) -> list[str]:
@@ -142,19 +203,19 @@ def reproduce(root: Path, client, threads: int, record_every: float = RECORD_EVE
     and whatever way this ends (an exception or Ctrl-C included): DVC rewrites the whole lock
     file for every record (seconds each, for this repository's), so serial `dvc repro` spends a
     large part of its time there, while a kill of this process loses at most one batch."""
-    from dask.distributed import as_completed
+    from dask.distributed import Event, as_completed
     from dvc.repo import Repo, lock_repo
 
     with Repo(str(root)) as repo, lock_repo(repo):  # held throughout, as dvc repro holds it
         order, needs = dvc_plan(repo)
         state = {stage: "waiting" for stage in order}  # -> running -> ran | skipped | failed | blocked
-        futures, unrecorded = {}, []
+        futures, unrecorded, stopping = {}, [], []
         lock = root / "dvc.lock"
         recorded_before = lock_stages(lock)
 
         def decide() -> None:
             """Stages whose upstream stages are all settled: run the changed ones."""
-            for stage in order:
+            for stage in order if not stopping else ():
                 if state[stage] != "waiting" or any(state[u] in ("waiting", "running") for u in needs[stage]):
                     continue
                 if any(state[u] in ("failed", "blocked") for u in needs[stage]):
@@ -174,11 +235,12 @@ def reproduce(root: Path, client, threads: int, record_every: float = RECORD_EVE
                 _, code, seconds = future.result()
                 problem = None if code == 0 else f"exit {code}; log: {LOGS / (stage.addressing + '.log')}"
             except Exception as err:  # the worker died (KilledWorker) or the task could not run
-                problem, seconds = f"{type(err).__name__}: {err}".splitlines()[0], 0.0
+                code, problem, seconds = None, f"{type(err).__name__}: {err}".splitlines()[0], 0.0
+            ended = bool(stopping) and code in (128 + signal.SIGTERM, -signal.SIGTERM, -signal.SIGKILL)
             state[stage] = "failed" if problem else "ran"
             if not problem:
                 unrecorded.append(stage)
-            what = f"failed ({problem})" if problem else f"finished ({seconds:.0f} s)"
+            what = "stopped" if ended else f"failed ({problem})" if problem else f"finished ({seconds:.0f} s)"
             tqdm.write(f"parallel_repro: stage {stage.addressing} {what}", file=sys.stderr)
             known = set(futures)
             decide()
@@ -189,9 +251,11 @@ def reproduce(root: Path, client, threads: int, record_every: float = RECORD_EVE
             record(sorted(unrecorded, key=order.index))
             unrecorded.clear()
 
-        decide()
-        pending, board, recorded_at = as_completed(list(futures)), Board(root), time.monotonic()
-        try:
+        def running() -> list[str]:
+            return [stage.addressing for stage in order if state[stage] == "running"]
+
+        def drain() -> None:
+            nonlocal recorded_at
             while not pending.is_empty():
                 finished = pending.next_batch(block=False)
                 for future in finished:
@@ -200,8 +264,28 @@ def reproduce(root: Path, client, threads: int, record_every: float = RECORD_EVE
                     flush()
                     recorded_at = time.monotonic()
                 if not finished:
-                    board.refresh([stage.addressing for stage in order if state[stage] == "running"])
+                    board.refresh(running())
                     time.sleep(0.5)
+
+        decide()
+        pending, board, recorded_at = as_completed(list(futures)), Board(root), time.monotonic()
+        try:
+            try:
+                drain()
+            except KeyboardInterrupt:  # Ctrl-C: start nothing more, end what runs, keep what finished
+                stopping.append(True)
+                board.close()
+                if running():
+                    tqdm.write(f"parallel_repro: stopping: no new stage starts; ending {', '.join(running())} "
+                               "(a training stage keeps its resume point); Ctrl-C again to kill them at once",
+                               file=sys.stderr)  # fmt: skip
+                    Event(STOP, client=client).set()
+                    try:
+                        drain()
+                    except KeyboardInterrupt:
+                        Event(KILL, client=client).set()
+                        drain()
+                raise
         finally:
             try:
                 flush()
@@ -259,13 +343,21 @@ def main(argv: list[str] | None = None) -> None:
     where.add_argument("--jobqueue", help="YAML file describing a SLURM or PBS cluster")
     parser.add_argument("--threads", type=int, help="threads per stage (default: cores / jobs)")
     parser.add_argument("--record-every", type=float, default=RECORD_EVERY, help="seconds between records into dvc.lock")
+    parser.add_argument("--dry", action="store_true", help="only say which stages would run, and why")
     args = parser.parse_args(argv)
+    if args.dry:
+        print_dry_plan(Path.cwd())
+        return
     if args.jobs < 1 or (args.threads is not None and args.threads < 1):
         raise SystemExit("parallel_repro: --jobs and --threads must be at least 1")
     root = Path.cwd()
     client, threads = client_for(args)
     try:
         failed = reproduce(root, client, threads, args.record_every)
+    except KeyboardInterrupt:
+        print("parallel_repro: stopped; what finished is recorded in dvc.lock: run the same command to go on",
+              file=sys.stderr)  # fmt: skip
+        raise SystemExit(128 + signal.SIGINT) from None
     finally:
         client.close()
     if failed:

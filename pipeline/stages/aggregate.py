@@ -16,10 +16,10 @@ import json
 import pandas as pd
 
 from pipeline.design.params import Run, load_runs
-from pipeline.outputs import layout
+from pipeline.outputs import layout, stopping
 from pipeline.outputs.staging import publish, staging, write_json
 from pipeline.report.marl_eval_export import export
-from pipeline.statistics.intervals import mean_ci95
+from pipeline.statistics.curves import curve_summary
 
 
 def read_run(run: Run) -> tuple[pd.DataFrame, dict]:
@@ -35,20 +35,6 @@ def read_run(run: Run) -> tuple[pd.DataFrame, dict]:
             f"params.yaml says {list(run.seeds)}"
         )
     return curves, evaluation
-
-
-def curve_summary(curves: pd.DataFrame) -> pd.DataFrame:
-    """Per step: mean return and its 95% CI over seeds, and the same for the win rate on
-    tasks that report wins (empty elsewhere)."""
-    rows = []
-    for step, group in curves.groupby("step", sort=True):
-        mean, low, high = mean_ci95(group["return"])
-        row = {"step": step, "mean_return": mean, "ci95_low": low, "ci95_high": high}
-        wins = group["win_rate"].dropna()
-        win = mean_ci95(wins) if len(wins) else (float("nan"),) * 3
-        row.update(mean_win_rate=win[0], win_ci95_low=win[1], win_ci95_high=win[2])
-        rows.append({**row, "seeds": len(group)})
-    return pd.DataFrame(rows)
 
 
 def main() -> None:
@@ -98,4 +84,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    stopping.run(main)

@@ -13,7 +13,7 @@ import sys
 
 from algorithms import learner
 from pipeline.design.params import Run, load_runs, run_from_argv
-from pipeline.outputs import layout
+from pipeline.outputs import layout, stopping
 from pipeline.outputs.checkpoint_file import load_checkpoints
 from pipeline.outputs.staging import write_json
 from pipeline.runtime.build import build
@@ -70,4 +70,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    stopping.run(main)

@@ -1,6 +1,11 @@
-"""Stage ``figures``: learning-curve figures from ``results/plots/curves/<run>.csv`` only.
+"""Stage ``figure-<name>``: one learning-curve figure, from its runs' ``curves.csv`` only.
 
-Each entry under ``figures`` in params.yaml becomes ``figures/<paper>/<name>.{png,pdf}``: per
+    python -m pipeline.stages.figures NAME
+
+Each entry under ``figures`` in params.yaml is its own stage, which depends on the curves of
+the runs it draws and nothing else: ``dvc repro figure-<name>`` trains those runs only, so a new
+variant reaches its figure without the rest of the build. It writes
+``figures/<paper>/<name>.{png,pdf}``: per
 panel (one task) the mean over seeds of every curve (one algorithm) with its 95% confidence
 band, x = environment steps, y = the average of all agents' rewards per episode (VM3-AC §6,
 Fig. 3) or the test win rate. A figure with several panels is also written one file per panel,
@@ -9,6 +14,8 @@ budget below the papers' says so on its face.
 """
 
 from __future__ import annotations
+
+import sys
 
 import matplotlib
 
@@ -19,14 +26,18 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from pipeline.design.budget import budget_note  # noqa: E402
-from pipeline.design.params import load_runs, run_of  # noqa: E402
-from pipeline.outputs import layout  # noqa: E402
+from pipeline.design.params import entry_from_argv, load_runs, run_of  # noqa: E402
+from pipeline.outputs import (
+    layout,  # noqa: E402
+    stopping,  # noqa: E402
+)
 from pipeline.outputs.figure_files import save  # noqa: E402
 from pipeline.outputs.staging import publish, staging  # noqa: E402
+from pipeline.statistics.curves import curve_summary  # noqa: E402
 
 Y_LABELS = {"return": "Average reward per episode", "win_rate": "Test win rate"}
 BOUNDS = {"win_rate": (0.0, 1.0)}  # a rate's t-interval is clipped to where a rate can be
-COLUMNS = {  # metric -> (mean, band low, band high) in results/plots/curves/<run>.csv
+COLUMNS = {  # metric -> (mean, band low, band high) in a curve summary (statistics/curves.py)
     "return": ("mean_return", "ci95_low", "ci95_high"),
     "win_rate": ("mean_win_rate", "win_ci95_low", "win_ci95_high"),
 }
@@ -36,10 +47,10 @@ def draw_panel(ax, name: str, figure: dict, panel: dict) -> None:
     metric = figure.get("metric", "return")
     mean, low, high = COLUMNS[metric]
     for label, curve in figure["curves"].items():
-        path = layout.CURVE_PLOTS / f"{run_of(curve['algorithm'], panel['task'])}.csv"
+        path = layout.run_dir(run_of(curve["algorithm"], panel["task"])) / "curves.csv"
         try:
-            data = pd.read_csv(path)
-        except OSError as err:
+            data = curve_summary(pd.read_csv(path))
+        except (OSError, ValueError, KeyError) as err:
             raise SystemExit(f"figures: {name} needs {path}, which cannot be read ({err})") from None
         ax.plot(data["step"], data[mean], color=curve.get("color"), label=label)
         lo, hi = BOUNDS.get(metric, (None, None))
@@ -74,18 +85,16 @@ def draw(name: str, figure: dict, style: dict, notes: list[str], folder) -> None
     save(fig, notes, folder, figure["paper"], name, style["dpi"])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     params, _ = load_runs()
+    name, figure = entry_from_argv(sys.argv[1:] if argv is None else argv, params, "figures", "pipeline.stages.figures NAME")
     sns.set_theme(style="whitegrid")
-    budget = budget_note(params)
-    with staging("figures") as folder:
-        for name, figure in params.get("figures", {}).items():
-            notes = [n for n in (budget, figure.get("note")) if n]
-            draw(name, figure, params["figure_style"], notes, folder)
-        for paper in {f["paper"] for f in params.get("figures", {}).values()}:
-            for staged in sorted((folder / paper).iterdir()):
-                publish(staged, layout.FIGURES / paper / staged.name)
+    notes = [n for n in (budget_note(params), figure.get("note")) if n]
+    with staging(f"figure-{name}") as folder:
+        draw(name, figure, params["figure_style"], notes, folder)
+        for staged in sorted((folder / figure["paper"]).iterdir()):
+            publish(staged, layout.FIGURES / figure["paper"] / staged.name)
 
 
 if __name__ == "__main__":
-    main()
+    stopping.run(main)

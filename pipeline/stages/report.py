@@ -19,7 +19,7 @@ import pandas as pd
 
 from pipeline.design.budget import PAPER_PROFILE
 from pipeline.design.params import load_runs
-from pipeline.outputs import layout
+from pipeline.outputs import layout, stopping
 from pipeline.outputs.provenance import package_versions, pipeline_stages, stage_inputs
 from pipeline.outputs.staging import publish, staging, write_json
 from pipeline.report.claims import (
@@ -161,4 +161,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    stopping.run(main)

@@ -19,6 +19,7 @@ from pipeline.design.code_files import run_code, source_files
 from pipeline.design.params import Run, load_runs, resume_every, run_from_argv, train_device
 from pipeline.outputs import layout
 from pipeline.outputs.staging import publish, staging
+from pipeline.outputs.stopping import one_line_stop
 from pipeline.runtime import devices
 from pipeline.runtime.build import build
 from pipeline.runtime.loops import Training, evaluate
@@ -132,11 +133,15 @@ def train(run: Run, folder: Path, log_scalar=None, resume: ResumePoints | None =
                     log(f"{name}.seed{seed}", value, steps[-1])
         meter.curve_point(max(max(steps) for steps in points.values()), float(returns.mean()))
 
-    while not training.finished:
-        training.advance(on_curve)
-        meter.advance(int(training.t.min()))
-        if resume and resume.due(training.t):
-            resume.save({"training": training, "progress": progress}, int(training.t.max()))
+    try:
+        while not training.finished:
+            training.advance(on_curve)
+            meter.advance(int(training.t.min()))
+            if resume and resume.due(training.t):
+                resume.save({"training": training, "progress": progress}, int(training.t.max()))
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: say where (pipeline/outputs/stopping.py)
+        stop.env_step = int(training.t.min())
+        raise
     meter.close()
     if resume and resume.saved_at < int(training.t.max()):  # a kill from here on costs no training
         resume.save({"training": training, "progress": progress}, int(training.t.max()))
@@ -152,6 +157,14 @@ def train(run: Run, folder: Path, log_scalar=None, resume: ResumePoints | None =
     return {**training.record(), "resumed_from_env_step": resumed_from, **points}
 
 
+def kept(stop: KeyboardInterrupt, resume: ResumePoints) -> str:
+    """What a stopped training leaves for the next run of the same command."""
+    where = f"at env step {stop.env_step:,}; " if hasattr(stop, "env_step") else "before training; "
+    if resume.saved_at:
+        return where + f"its resume point at env step {resume.saved_at:,} is kept: run the same command to go on"
+    return where + f"no resume point yet (one every {resume.every:,} env steps): the same command starts again"
+
+
 def main(argv: list[str] | None = None) -> None:
     params, runs = load_runs()
     run = run_from_argv(sys.argv[1:] if argv is None else argv, runs)
@@ -161,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     code = source_files("pipeline.stages.train", *run_code(run))
     resume = ResumePoints(run.name, run_key(config, code), resume_every(params))
     built = build_checked(run)  # before the Sacred run: a refusal is not a failed run
-    with staging(f"{run.name}-train") as folder:
+    with one_line_stop(f"train {run.name}", lambda stop: kept(stop, resume)), staging(f"{run.name}-train") as folder:
         ex = Experiment(f"train_{run.name}", base_dir=".", save_git_info=False)
         observe(ex, folder / "sacred")
         ex.add_config(config)

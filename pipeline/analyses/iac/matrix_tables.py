@@ -27,7 +27,7 @@ import torch
 
 import envs
 from pipeline.design.params import MATRIX_GAME_LEARNERS, Run, entry_from_argv, load_runs, run_of
-from pipeline.outputs import layout
+from pipeline.outputs import layout, stopping
 from pipeline.outputs.checkpoint_file import load_checkpoints
 from pipeline.outputs.staging import publish, staging
 from pipeline.runtime.build import build
@@ -256,4 +256,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    stopping.run(main)

@@ -47,7 +47,10 @@ import seaborn as sns  # noqa: E402
 
 from pipeline.design.budget import budget_note  # noqa: E402
 from pipeline.design.params import COMPARISON_REPORTED, entry_from_argv, load_runs, run_of  # noqa: E402
-from pipeline.outputs import layout  # noqa: E402
+from pipeline.outputs import (
+    layout,  # noqa: E402
+    stopping,  # noqa: E402
+)
 from pipeline.outputs.figure_files import save  # noqa: E402
 from pipeline.outputs.staging import publish, staging  # noqa: E402
 from pipeline.statistics.curves import first_reach  # noqa: E402
@@ -288,4 +291,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    stopping.run(main)

@@ -19,7 +19,7 @@ import sys
 import pandas as pd
 
 from pipeline.design.params import entry_from_argv, load_runs, run_of
-from pipeline.outputs import layout
+from pipeline.outputs import layout, stopping
 from pipeline.outputs.checkpoint_file import load_checkpoints
 from pipeline.outputs.staging import publish, staging
 from pipeline.runtime.build import build
@@ -107,4 +107,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    stopping.run(main)

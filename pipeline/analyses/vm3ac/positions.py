@@ -25,6 +25,7 @@ from envs.vm3ac_predator_prey import positions  # noqa: E402
 from pipeline.analyses.snapshots import first_evaluation_start, policy_at, publish_drawn  # noqa: E402
 from pipeline.design.budget import budget_note  # noqa: E402
 from pipeline.design.params import entry_from_argv, load_runs, run_of, snapshot_steps  # noqa: E402
+from pipeline.outputs import stopping  # noqa: E402
 from pipeline.outputs.figure_files import save  # noqa: E402
 from pipeline.outputs.staging import staging  # noqa: E402
 
@@ -86,4 +87,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    stopping.run(main)
