@@ -27,9 +27,14 @@ dvc.yaml: setup
 
 # JOBS=1 (default): `dvc repro`. JOBS=N: the same stages, N at a time on a Dask LocalCluster
 # (pipeline/runtime/parallel_repro.py), each with cores/N threads; the same dvc.lock as serially.
+# A build estimated at over an hour on this machine stops first and says what it would cost
+# (pipeline/runtime/cost_gate.py): ACCEPT_COST=1 starts it.
 JOBS ?= 1
+ACCEPT_COST ?=
+export HARNESS_ACCEPT_COST := $(ACCEPT_COST)
 repro: dvc.yaml
 ifeq ($(JOBS),1)
+	python -m pipeline.runtime.cost_gate
 	dvc repro
 else
 	python -m pipeline.runtime.parallel_repro --jobs $(JOBS)

@@ -1,7 +1,7 @@
 """What the ``paper`` profile costs: measured per-step training time, extrapolated.
 
     python -m benchmarks.paper_cost [--figure fig3] [--runs 'iac-*' ...] [--env-steps 600] [--seeds 7]
-                                    [--threads N] [--device auto]
+                                    [--threads N] [--device auto] [--save benchmarks/measured/paper_cost.json]
 
 For every run the pipeline trains (or only those a figure draws, with ``--figure``), the run's learner trains its seeds together (the papers' 7 by
 default) for ``--env-steps`` steps per seed, with learning starting after a tenth of them so the
@@ -17,21 +17,32 @@ its update on a batch of episodes of length L; a paper run makes one update phas
 update_every)`` phases. Measure with nothing else running. With a GPU (``--device``, by default
 params.yaml's ``device``), the runs train on it as the train stage would, and the hours are
 GPU-hours.
+
+``--save`` merges each run's measurement, as it is taken, into a JSON table (with the machine,
+threads, seeds, load and commit it was measured at): the committed table is what ``make repro``
+reads to estimate a build's cost before starting it (pipeline/runtime/cost_gate.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import fnmatch
+import json
 import os
+import platform
+import subprocess
 import sys
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
 
 import envs
 from algorithms import learner
+from benchmarks import measured
 from pipeline import stage_threads
 from pipeline.design.budget import Budget, budget_of
 from pipeline.design.params import load_runs, run_of, train_device
@@ -39,13 +50,52 @@ from pipeline.runtime import devices
 from pipeline.runtime.loops import train
 
 
-def seconds_per_step(run, env_steps: int) -> float:
+def seconds_per_step(run, env_steps: int) -> tuple[float, float]:
+    """Seconds per env step, updates included, and updates per env step once learning has
+    started (the window learns after its first tenth)."""
     settings = dataclasses.replace(run.settings, learning_starts=env_steps // 10)
     env = envs.make_batched(run.task_id, len(run.seeds) * settings.env_copies, **run.task_kwargs)
     algo = learner(run.family)(env.spec, run.seeds, settings)
+    updates, update = [0], algo.update
+
+    def counting(*args, **kwargs):
+        updates[0] += 1
+        return update(*args, **kwargs)
+
+    algo.update = counting
     start = time.perf_counter()
     train(algo, env, run.seeds, Budget(env_steps, env_steps, 1), lambda points, losses: None)
-    return (time.perf_counter() - start) / env_steps
+    return (time.perf_counter() - start) / env_steps, updates[0] / (env_steps - env_steps // 10)
+
+
+def env_seconds_per_step(run, steps: int = 50) -> float:
+    """The environment alone: one step of every copy of every seed, on random actions (after a
+    warm-up step, which compiles SMAX's batch)."""
+    env = envs.make_batched(run.task_id, len(run.seeds) * run.settings.env_copies, **run.task_kwargs)
+    spec, rng = env.spec, np.random.default_rng(0)
+    B = len(run.seeds) * run.settings.env_copies
+    _, _, avail = env.reset(list(range(B)))
+
+    def actions(avail):
+        if spec.discrete:
+            return np.array([[rng.choice(np.flatnonzero(m)) for m in copy] for copy in avail])
+        return rng.uniform(spec.action_low, spec.action_high, (B, spec.n_agents, spec.action_dim)).astype(np.float32)
+
+    avail = env.step(actions(avail)).avail
+    start = time.perf_counter()
+    for _ in range(steps):
+        avail = env.step(actions(avail)).avail  # ended copies are reset by the batch itself
+    return (time.perf_counter() - start) / steps
+
+
+def floor_hours(run, table: dict, updates: float, paper_steps: int) -> float | None:
+    """The FLOP floor of a paper run: its updates' matmul FLOPs at the roofline of their own
+    shapes (benchmarks.update_efficiency --save) plus its environment's own steps; None when the
+    run's update is not in the table."""
+    row = table.get(run.name)
+    if row is None:
+        return None
+    return (updates * row["gflop"] / row["roofline"] + paper_steps * env_seconds_per_step(run)) / 3600
 
 
 def episode_batch(algo, spec, S: int, B: int, length: int) -> dict[str, torch.Tensor]:
@@ -68,6 +118,16 @@ def episode_batch(algo, spec, S: int, B: int, length: int) -> dict[str, torch.Te
     batch["terminated"] = torch.zeros(S, B, rows, dtype=torch.bool)
     batch["filled"] = (torch.arange(spec.episode_limit) < length).expand(S, B, -1).clone()
     return batch
+
+
+def update_batch(algo, spec, S: int, st, length: int) -> dict:
+    """What the learner's ``sample`` gives its ``update``: one batch of episodes, or DOP's three
+    (the critic's on- and off-policy draws and the actor's batch, algorithms/learners/dop.py)."""
+    if hasattr(st, "off_batch_size"):
+        one = {name: episode_batch(algo, spec, S, size, length) for name, size in
+               (("on", st.batch_size), ("off", st.off_batch_size), ("actor", st.batch_size))}  # fmt: skip
+        return one
+    return episode_batch(algo, spec, S, st.batch_size, length)
 
 
 def episode_learner_cost(run, env_steps: int, paper_steps: int) -> tuple[float, float, int, float]:
@@ -97,7 +157,7 @@ def episode_learner_cost(run, env_steps: int, paper_steps: int) -> tuple[float, 
     # episodes still under way at the end count as if they ended: at most the limit
     length = min(limit, max(1, round(env_steps * len(run.seeds) / max(ended[0], 1))))
     algo = learner(run.family)(env.spec, run.seeds, st)
-    batch = episode_batch(algo, env.spec, len(run.seeds), st.batch_size, length)
+    batch = update_batch(algo, env.spec, len(run.seeds), st, length)
     algo.update(batch, None)  # warm-up
     start = time.perf_counter()
     for _ in range(3):
@@ -105,16 +165,25 @@ def episode_learner_cost(run, env_steps: int, paper_steps: int) -> tuple[float, 
     per_update = (time.perf_counter() - start) / 3
     phases = paper_steps / (length * st.env_copies * st.update_every)
     hours = (paper_steps * per_step + phases * st.gradient_steps * per_update) / 3600
-    return per_step, per_update, length, hours
+    return per_step, per_update, length, hours, phases * st.gradient_steps
 
 
-def warn_if_loaded() -> None:
+def warn_if_loaded() -> float:
     """Per-step times measured beside other work are not this machine's: say so before starting
-    (the 1-minute load average against the usable cores)."""
+    (the 1-minute load average against the usable cores). Returns the load."""
     load, cores = os.getloadavg()[0], len(os.sched_getaffinity(0))
     if load > 0.5:
         print(f"paper_cost: warning: this machine is busy (load {load:.1f} on {cores} cores): the "
               "times below include the other work; measure with nothing else running", file=sys.stderr)
+    return load
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -128,11 +197,18 @@ def main() -> None:
                         help="torch threads (default: HARNESS_THREADS or the usable cores, as a stage)")
     parser.add_argument("--seeds", type=int, default=None, help="first n of params.yaml's seeds")
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:<n> (default: params.yaml's device)")
+    parser.add_argument("--floor", type=Path, metavar="JSON", nargs="?", const=Path("benchmarks/measured/update_efficiency.json"),
+                        help="print each run's FLOP floor from this table of benchmarks.update_efficiency --save "
+                             "(default benchmarks/measured/update_efficiency.json): its updates' FLOPs at their "
+                             "own roofline plus its environment's own steps")
+    parser.add_argument("--save", type=Path, metavar="JSON",
+                        help="merge each run's measurement into this table (make repro's cost estimate reads "
+                             "benchmarks/measured/paper_cost.json)")
     args = parser.parse_args()
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be at least 1")
     torch.set_num_threads(args.threads or stage_threads())  # explicit: torch started before pipeline
-    warn_if_loaded()
+    load = warn_if_loaded()
     params, runs = load_runs()
     device = devices.resolve(args.device or train_device(params))
     devices.use(device)
@@ -153,21 +229,48 @@ def main() -> None:
         f"{threads} torch thread(s), so CPU-hours = hours x {threads}"
     print(f"{args.figure or 'every run'}: {len(seeds)} seeds together, {args.env_steps} env steps measured, "
           f"extrapolated to the paper profile's steps per seed ({paper_steps:,} unless its task sets its own); {on}")
-    print(f"{'run':46} {'ms/step':>8} {'paper h':>8}")
+    floors = json.loads(args.floor.read_text())["runs"] if args.floor else None
+    print(f"{'run':46} {'ms/step':>8} {'paper h':>8}" + (f" {'floor h':>8} {'x floor':>7}" if floors is not None else ""))
     per_family: dict[str, float] = {}
+    floor_family: dict[str, float] = {}  # and the measured hours of the runs that have one:
+    floored: dict[str, float] = {}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    measured_at = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model(),
+                "threads": threads, "seeds": len(seeds), "env_steps_measured": args.env_steps,
+                "load_at_start": round(load, 2), "commit": commit, "date": time.strftime("%Y-%m-%d")}
     for name in dict.fromkeys(names):
         run = dataclasses.replace(runs[name], seeds=seeds)
         paper_steps = budget_of(paper, run.task).env_steps
         if learner(run.family).loop == "transitions":
-            per_step = seconds_per_step(run, args.env_steps)
+            per_step, update_rate = seconds_per_step(run, args.env_steps)
             hours = per_step * paper_steps / 3600
+            updates = update_rate * max(0, paper_steps - run.settings.learning_starts)
             extra = ""
         else:
-            per_step, per_update, length, hours = episode_learner_cost(run, args.env_steps, paper_steps)
+            per_step, per_update, length, hours, updates = episode_learner_cost(run, args.env_steps, paper_steps)
             extra = f"  (no updates; update {per_update:.2f} s on episodes of {length} steps)"
         per_family[run.family] = per_family.get(run.family, 0.0) + hours
-        print(f"{run.name:46} {per_step * 1e3:8.1f} {hours:8.1f}{extra}", flush=True)
+        floor = ""
+        if floors is not None:
+            low = floor_hours(run, floors, updates, paper_steps)
+            if low is None:
+                floor = f" {'-':>8} {'-':>7}"
+            else:
+                floor_family[run.family] = floor_family.get(run.family, 0.0) + low
+                floored[run.name] = hours
+                floor = f" {low:8.1f} {hours / low:7.1f}"
+        print(f"{run.name:46} {per_step * 1e3:8.1f} {hours:8.1f}{floor}{extra}", flush=True)
+        if args.save:
+            row = {"family": run.family, "task": run.task, "paper_env_steps": paper_steps,
+                   "seconds_per_env_step": hours * 3600 / paper_steps}  # updates included
+            measured.merge(args.save, run.name, dict(row, **measured_at))
     print("per family (hours):", ", ".join(f"{f} {h:.1f}" for f, h in sorted(per_family.items(), key=lambda x: -x[1])))
+    if floors is not None:
+        print("per family (hours / FLOP floor):", ", ".join(
+            f"{f} {sum(v for k, v in floored.items() if runs[k].family == f):.1f} / {h:.1f}" for f, h in
+            sorted(floor_family.items(), key=lambda x: -per_family[x[0]])))  # fmt: skip
+        low, high = sum(floor_family.values()), sum(floored.values())
+        print(f"total with a floor ({len(floored)} runs): {high:.0f} h measured, FLOP floor {low:.0f} h: {high / low:.2f}x")
     total = sum(per_family.values())
     hours = f"{total:.0f} GPU-hours" if device.type == "cuda" else f"{total * threads:.0f} CPU-hours"
     print(f"total training: {total:.0f} h on this machine one run after another, {hours} "

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -29,6 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import envs
 from algorithms import learner
 from algorithms.components.storage import STORAGES
+from benchmarks import measured
 from pipeline.design.params import load_runs
 
 MATMULS = {
@@ -81,12 +83,23 @@ def replay_seconds(calls, repeats: int) -> float:
 
 def random_batch(algo, spec, seeds, settings) -> dict:
     """A batch from the run's own storage, filled with random experience."""
-    storage = STORAGES[algo.loop](seeds, 4 * settings.batch_size, algo.fields(spec), 1, spec.episode_limit)
+    fields = algo.fields(spec)
+    storage = STORAGES[algo.loop](seeds, 4 * settings.batch_size, fields, 1, spec.episode_limit)
     S, N = len(seeds), spec.n_agents
     obs = lambda: torch.randn(S, 1, N, spec.obs_dim)  # noqa: E731
     state = lambda: torch.randn(S, 1, spec.state_dim)  # noqa: E731
     avail = torch.ones(S, 1, N, spec.action_dim) if spec.discrete else None
-    storage.open(obs=obs(), state=state(), avail=avail)
+
+    def opened() -> dict:
+        """The row's observed part and what the learner holds per episode (MAVEN's z, s_0)."""
+        given = {"obs": obs(), "state": state(), "avail": avail}
+        for name in storage.opened:
+            if name not in given:
+                f = fields[name]
+                given[name] = torch.randn(S, 1, *f.shape).to(f.dtype)
+        return given
+
+    storage.open(**opened())
     per_row = spec.episode_limit if algo.loop in ("episodes", "on_policy") else 1  # whole episodes
     for t in range(1, 4 * settings.batch_size * per_row):
         ended = t % spec.episode_limit == 0
@@ -103,7 +116,7 @@ def random_batch(algo, spec, seeds, settings) -> dict:
             rewards=torch.randn(S, 1, N),
             terminated=torch.zeros(S, 1, dtype=torch.bool),
         )
-        storage.open(obs=obs(), state=state(), avail=avail)
+        storage.open(**opened())
     return algo.sample(storage, None)  # what the training loop hands the update (DOP: three draws)
 
 
@@ -120,6 +133,9 @@ def measure(run, n_seeds: int, steps: int, rounds: int) -> dict:
         algo.update(batch, None)
     with RecordMatmuls() as recorder:
         algo.update(batch, None)
+    start = time.perf_counter()
+    algo.update(batch, None)
+    steps = max(1, min(steps, round(1.0 / (time.perf_counter() - start))))  # rounds of about a second
     update, roof = [], []
     for _ in range(rounds):
         start = time.perf_counter()
@@ -144,19 +160,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", nargs="*", help="run names (default: one per algorithm)")
     parser.add_argument("--seeds", type=int, default=7)
-    parser.add_argument("--steps", type=int, default=20, help="timed updates per round")
+    parser.add_argument("--steps", type=int, default=20, help="timed updates per round (at most; rounds of ~1 s)")
     parser.add_argument("--rounds", type=int, default=7, help="rounds per learner (median)")
+    parser.add_argument("--all", action="store_true", help="every run of params.yaml (the FLOP floor's input)")
+    parser.add_argument("--save", type=Path, metavar="JSON",
+                        help="merge each run's numbers into this table (benchmarks.paper_cost --floor reads "
+                             "benchmarks/measured/update_efficiency.json)")
     args = parser.parse_args()
     _, runs = load_runs()
-    chosen = args.runs or list({r.algorithm: r.name for r in reversed(runs.values())}.values())[::-1]
+    chosen = args.runs or (list(runs) if args.all else list({r.algorithm: r.name for r in reversed(runs.values())}.values())[::-1])
     print(f"{args.seeds} seeds, torch threads {torch.get_num_threads()}")
     print(f"{'run':24} {'update ms':>9} {'GFLOP':>7} {'GFLOP/s':>8} {'roofline':>9} {'% roof':>7}")
     for name in chosen:
         m = measure(runs[name], args.seeds, args.steps, args.rounds)
         print(
             f"{m['run']:24} {m['ms']:9.1f} {m['gflop']:7.3f} {m['gflops']:8.1f} "
-            f"{m['roofline']:9.1f} {100 * m['ratio']:6.0f}%"
+            f"{m['roofline']:9.1f} {100 * m['ratio']:6.0f}%",
+            flush=True,
         )
+        if args.save:
+            row = {k: v for k, v in m.items() if k != "run"}
+            measured.merge(args.save, m["run"], dict(row, seeds=args.seeds, threads=torch.get_num_threads()))
 
 
 if __name__ == "__main__":

@@ -146,7 +146,10 @@ def make(
     m: float = 1.0,  # Gymnasium Pendulum-v1
     l: float = 1.0,  # Gymnasium Pendulum-v1  # noqa: E741
 ) -> ParallelEnv:
-    """N pendulums, Box(-2, 2, (1,)) torque per agent, own-pendulum observation (3,)."""
+    """N pendulums, Box(-2, 2, (1,)) torque per agent, own-pendulum observation (3,). N = 1 is
+    one pendulum swung up alone: a single-agent task, valid (graded: only the all-up +0.5 pays)."""
+    if N < 1:
+        raise ValueError(f"multi_pendulum: N must be >= 1 pendulum, got {N}")
     return MultiPendulum(
         N,
         max_cycles,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import yaml
@@ -51,3 +53,32 @@ def test_the_paper_profile_gives_iac_tasks_the_official_codes_budget():
     own = params["profiles"]["paper"]
     assert runs["vm3ac-multiwalker_n3"].budget.env_steps == own["env_steps"]
     assert runs["vm3ac-multiwalker_n3"].budget.curve_interval == own["curve_interval"]
+
+
+# How few agents each task takes (README, Tasks): refused where cooperation is the task, a
+# single-agent task where one agent can do it alone.
+TOO_FEW = {
+    "multiwalker": ({"N": 1}, "multiwalker: N must be >= 2 walkers"),
+    "vm3ac_predator_prey": ({"N": 1}, "vm3ac_predator_prey: N=1 is too few agents"),
+    "treasure_collection": ({"N": 2}, "treasure_collection: N=2 agents cannot hold 2 deposit(s)"),
+    "multi_pendulum": ({"N": 0}, "multi_pendulum: N must be >= 1 pendulum"),
+    "cooperative_navigation": ({"N": 0}, "cooperative_navigation: N must be >= 1 agent"),
+    "iac_predator_prey": ({"num_predators": 0}, "iac_predator_prey: num_predators must be >= 1"),
+}
+ONE_AGENT = {"cooperative_navigation": {"N": 1}, "iac_predator_prey": {"num_predators": 1}, "multi_pendulum": {"N": 1}}
+
+
+@pytest.mark.parametrize("task", sorted(TOO_FEW))
+def test_too_few_agents_stop_in_one_line_naming_the_task(task):
+    kwargs, message = TOO_FEW[task]
+    with pytest.raises(ValueError, match=re.escape(message)):
+        envs.make(task, **kwargs)
+
+
+@pytest.mark.parametrize("task", sorted(ONE_AGENT))
+def test_one_agent_is_a_valid_single_agent_task_where_it_can_do_it_alone(task):
+    batch = envs.make_batched(task, 1, **ONE_AGENT[task])
+    assert batch.spec.n_agents == 1
+    batch.reset([0])
+    step = batch.step(np.zeros((1, 1, batch.spec.action_dim), np.float32))
+    assert np.isfinite(step.reward).all()
