@@ -32,9 +32,10 @@ def stage_threads() -> int:
         if not given.isdigit() or int(given) < 1:
             raise SystemExit(f"HARNESS_THREADS: must be an integer >= 1, got {given!r}")
         return int(given)
-    jobs = os.environ.get("HARNESS_JOBS", "1")
-    jobs = int(jobs) if jobs.isdigit() and int(jobs) > 0 else 1
-    return max(1, len(os.sched_getaffinity(0)) // jobs)
+    jobs = os.environ.get("HARNESS_JOBS") or "1"
+    if not jobs.isdigit() or int(jobs) < 1:
+        raise SystemExit(f"HARNESS_JOBS: must be an integer >= 1, got {jobs!r}")
+    return max(1, len(os.sched_getaffinity(0)) // int(jobs))
 
 
 if os.environ.get("HARNESS_NATIVE_KERNELS") != "1":

@@ -39,10 +39,11 @@ def test_native_kernels_only_when_asked():
     assert probe(HARNESS_NATIVE_KERNELS="1")[1] == native
 
 
+@pytest.mark.parametrize("variable", ["HARNESS_THREADS", "HARNESS_JOBS"])
 @pytest.mark.parametrize("value", ["0", "two", "-1"])
-def test_a_bad_thread_count_stops_in_one_line(value):
+def test_a_bad_thread_or_job_count_stops_in_one_line(variable, value):
     clean = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")}
     done = subprocess.run([sys.executable, "-c", "import pipeline"], cwd=REPO, capture_output=True, text=True,
-                          env={**clean, "HARNESS_THREADS": value})  # fmt: skip
+                          env={**clean, variable: value})  # fmt: skip
     assert done.returncode == 1
-    assert done.stderr.strip() == f"HARNESS_THREADS: must be an integer >= 1, got {value!r}"
+    assert done.stderr.strip() == f"{variable}: must be an integer >= 1, got {value!r}"

@@ -228,6 +228,29 @@ def test_partner_model_is_vm3acs_q_xi():
     assert partners_of(3).tolist() == [[1, 2], [0, 2], [0, 1]]
 
 
+def test_the_factored_first_layer_is_the_network_on_the_concatenated_input():
+    """PartnerModel.mean sums the first layer's parts on the rows each varies over; it equals
+    the plain network on [a_i, o_i, o_j] for every (i, j, m, b), gradients included."""
+    S, N, M, B, obs, A = 2, 4, 3, 5, 6, 2
+    model = PartnerModel(SeedStreams([0, 1], "init"), N, obs, A, (8, 7), SIGMA)
+    g = torch.Generator().manual_seed(0)
+    o = torch.randn(S, N, B, obs, generator=g, requires_grad=True)
+    own = torch.randn(S, N, M, B, A, generator=g, requires_grad=True)
+    got = model.mean(o, own)
+    P = N - 1
+    inputs = torch.cat([
+        own.unsqueeze(2).expand(S, N, P, M, B, A),
+        o[:, :, None, None].expand(S, N, P, M, B, obs),
+        model.partners(o).unsqueeze(3).expand(S, N, P, M, B, obs),
+    ], -1).flatten(2, 4)  # fmt: skip
+    want = StackedMLP.forward(model, inputs).unflatten(2, (P, M, B))
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    grads = torch.autograd.grad(got.square().sum(), [o, own, *model.parameters()])
+    wants = torch.autograd.grad(want.square().sum(), [o, own, *model.parameters()])
+    for a, b in zip(grads, wants):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
 # ---- the shaped critics ----------------------------------------------------------------------
 def test_each_agent_critic_learns_the_team_reward_plus_its_weighted_influence(monkeypatch):
     algo = make()

@@ -256,7 +256,6 @@ class FOP(DiscreteLearner):
 
     def critic_losses(self, batch, active=None) -> list[torch.Tensor]:
         """sum over filled rows of (Q_tot,k - y)^2 / rows, per critic k ``[S]`` (train_critic)."""
-        st = self.settings
         T = batch["filled"].shape[-1]
         mask = batch["filled"].float()
         obs, state = batch["obs"], batch["state"]

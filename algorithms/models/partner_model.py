@@ -92,12 +92,22 @@ class PartnerModel(StackedMLP):
         Returns mu ``[S, N, N-1, M, B, A]``: entry (i, j, m, b) = mu_i(own[i, m, b], o_i, o_j).
         """
         S, N, M, B, A = own.shape
-        P = N - 1
-        a_i = own.unsqueeze(2).expand(S, N, P, M, B, A)
-        o_i = o[:, :, None, None].expand(S, N, P, M, B, o.shape[-1])
-        o_j = self.partners(o).unsqueeze(3).expand(S, N, P, M, B, o.shape[-1])
-        inputs = torch.cat([a_i, o_i, o_j], -1).flatten(2, 4)  # [S, N, P*M*B, A + 2 obs]
-        return self(inputs).unflatten(2, (P, M, B))
+        P, obs = N - 1, o.shape[-1]
+        # The first layer, W [a_i; o_i; o_j] + b = W_a a_i + (W_i o_i + b) + W_j o_j, in three
+        # parts, each on the rows it varies over (a_i: M x B, o_i: B, o_j: P x B), summed by
+        # broadcasting: the same function as the layer on the concatenated input, without
+        # building P x M x B copies of it (SI-MOA's influence asks for 4 x 11 x B rows on
+        # treasure collection N = 5; benchmarks/update_efficiency.py).
+        first = self.layers[0]
+        w_a, w_i, w_j = first.weight.split([A, obs, obs], dim=2)  # [S, N, in_part, H]
+        h_a = torch.matmul(own.flatten(2, 3), w_a).unflatten(2, (M, B))  # [S, N, M, B, H]
+        h_i = torch.baddbmm(first.bias.flatten(0, 1), o.flatten(0, 1), w_i.flatten(0, 1)).unflatten(0, (S, N))
+        h_j = torch.matmul(self.partners(o).flatten(2, 3), w_j).unflatten(2, (P, B))  # [S, N, P, B, H]
+        x = (h_a.unsqueeze(2) + (h_i.unsqueeze(2) + h_j).unsqueeze(3)).relu_()  # [S, N, P, M, B, H]
+        x = x.flatten(2, 4)
+        for layer in self.layers[1:-1]:
+            x = layer(x).relu_()
+        return self.layers[-1](x).unflatten(2, (P, M, B))
 
     def log_prob(self, o: torch.Tensor, own: torch.Tensor, partner: torch.Tensor) -> torch.Tensor:
         """log p_i(a_j | a_i, o_i, o_j) ``[S, N, N-1, B]``.

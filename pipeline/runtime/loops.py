@@ -227,7 +227,7 @@ class Training:
     def advance(self, on_curve) -> None:
         """One pass of the loop; after the last (``finished``), the final curve points."""
         algo, env, storage, view, schedule = self.algo, self.env, self.storage, self.view, self.schedule
-        sched, interval = algo.settings, self.budget.curve_interval
+        interval = self.budget.curve_interval
         acting = ~schedule.waiting & ~self.done[:, None]
         t, t_before = self.t, self.t.clone()
         if acting.any():
