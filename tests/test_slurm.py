@@ -137,6 +137,8 @@ def test_a_run_longer_than_its_jobs_walltime_finishes_over_resubmitted_jobs(tmp_
     # own exit 143 came back first): both say so
     said = ("parallel_repro: stage train-probe started again on another worker", "stage train-probe was ended by a signal")
     assert any(line in log for line in said), log[-4000:]
+    # a stage that had finished on the lost worker is not run again (its result is released)
+    assert "stage code-digests started again" not in log and "stage train-quick started again" not in log, log
     # the stage's own log says where it went on from (the last job's)
     stage_log = (root / ".dvc/tmp/parallel/train-probe.log").read_text()
     assert "resume: probe goes on from env step " in stage_log, stage_log[-2000:]

@@ -372,7 +372,7 @@ def reproduce(root: Path, client, threads: int, record_every: float = RECORD_EVE
 
         def settle(future) -> None:
             """A stage's worker has returned (or died): record how, start what now can run."""
-            stage = futures[future]
+            stage = futures.pop(future)  # released: a lost worker must not make Dask run it again
             try:
                 _, code, seconds = future.result()
                 problem = None if code == 0 else f"exit {code}; log: {LOGS / (stage.addressing + '.log')}"
@@ -423,12 +423,13 @@ def reproduce(root: Path, client, threads: int, record_every: float = RECORD_EVE
             while not pending.is_empty():
                 rescale()
                 finished = pending.next_batch(block=False)
-                for future in finished:
-                    settle(future)
+                settled = bool(finished)
+                while finished:  # no name left holding a settled future: Dask then forgets its result,
+                    settle(finished.pop(0))  # and a lost worker does not make it run the stage again
                 if unrecorded and time.monotonic() - recorded_at >= record_every:
                     flush()
                     recorded_at = time.monotonic()
-                if not finished:
+                if not settled:
                     board.refresh(running())
                     time.sleep(0.5)
 
