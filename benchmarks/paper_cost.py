@@ -88,14 +88,21 @@ def env_seconds_per_step(run, steps: int = 50) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def floor_hours(run, table: dict, updates: float, paper_steps: int) -> float | None:
+def floor_hours(run, table: dict, updates: float, paper_steps: int, length: int | None = None) -> float | None:
     """The FLOP floor of a paper run: its updates' matmul FLOPs at the roofline of their own
     shapes (benchmarks.update_efficiency --save) plus its environment's own steps; None when the
-    run's update is not in the table."""
+    run's update is not in the table. A batched step moves each of a seed's ``env_copies`` one
+    step, so it counts as that many of the seed's env steps. update_efficiency's episodes run to
+    the task's limit: an update on episodes of ``length`` steps does ``length / limit`` of its
+    FLOPs (recurrent agents and critics run once per step)."""
     row = table.get(run.name)
     if row is None:
         return None
-    return (updates * row["gflop"] / row["roofline"] + paper_steps * env_seconds_per_step(run)) / 3600
+    gflop = row["gflop"]
+    if length is not None:
+        gflop *= length / envs.make_batched(run.task_id, 1, **run.task_kwargs).spec.episode_limit
+    env = env_seconds_per_step(run) / run.settings.env_copies
+    return (updates * gflop / row["roofline"] + paper_steps * env) / 3600
 
 
 def episode_batch(algo, spec, S: int, B: int, length: int) -> dict[str, torch.Tensor]:
@@ -245,14 +252,14 @@ def main() -> None:
             per_step, update_rate = seconds_per_step(run, args.env_steps)
             hours = per_step * paper_steps / 3600
             updates = update_rate * max(0, paper_steps - run.settings.learning_starts)
-            extra = ""
+            extra, length = "", None
         else:
             per_step, per_update, length, hours, updates = episode_learner_cost(run, args.env_steps, paper_steps)
             extra = f"  (no updates; update {per_update:.2f} s on episodes of {length} steps)"
         per_family[run.family] = per_family.get(run.family, 0.0) + hours
         floor = ""
         if floors is not None:
-            low = floor_hours(run, floors, updates, paper_steps)
+            low = floor_hours(run, floors, updates, paper_steps, length)
             if low is None:
                 floor = f" {'-':>8} {'-':>7}"
             else:

@@ -166,3 +166,49 @@ def test_ctrl_c_ends_the_running_stages_records_what_finished_and_leaves_no_proc
     assert not (root / "slow.txt").exists() and not (root / "after.txt").exists()
     left = subprocess.run(["pgrep", "-f", "time.sleep\\(120\\)"], capture_output=True, text=True).stdout.split()
     assert left == []
+
+
+def test_ctrl_c_ends_a_warm_stage_and_its_warm_process_leaves_none_behind(tmp_path):
+    """The same with a `python -m` stage, which a worker forks from its warm process
+    (pipeline/runtime/warm_stages.py): the forked stage is ended by its process group, and no
+    process of the build (stage, warm process, worker) is left in the project's folder."""
+    stages = {
+        "slow": {"cmd": "python -m sleeper", "outs": ["slow.txt"]},
+        "quick": {"cmd": f"{WRITE} q quick.txt", "outs": ["quick.txt"]},
+    }
+    root = project(tmp_path / "p", stages)
+    (root / "sleeper.py").write_text(
+        "import os, pathlib, time\npathlib.Path('started').write_text(str(os.getpid()))\n"
+        "time.sleep(120)\npathlib.Path('slow.txt').touch()\n"
+    )
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1")
+    builder = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.runtime.parallel_repro", "--jobs", "2"], cwd=root, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    deadline = time.monotonic() + 180
+    while not ((root / "started").exists() and (root / "quick.txt").exists()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stage_pid = int((root / "started").read_text())
+    assert Path(f"/proc/{stage_pid}/cmdline").read_bytes().split(b"\0")[2] == b"pipeline.runtime.warm_stages"  # forked
+    os.killpg(builder.pid, signal.SIGINT)
+    out, _ = builder.communicate(timeout=60)
+    assert builder.returncode == 130, out
+    assert "stage slow stopped" in out
+    assert not (root / "slow.txt").exists()
+
+    def in_project() -> list[int]:
+        pids = []
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                if Path(os.readlink(proc / "cwd")) == root:
+                    pids.append(int(proc.name))
+            except OSError:
+                continue
+        return pids
+
+    deadline = time.monotonic() + 20  # the warm process ends when its worker's pipe closes
+    while in_project() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert in_project() == []

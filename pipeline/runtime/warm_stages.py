@@ -49,9 +49,7 @@ def child(request: dict) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
-        import pipeline  # noqa: PLC0415  its numeric environment again, from the stage's own
-
-        importlib.reload(pipeline)
+        importlib.reload(sys.modules["pipeline"])  # its numeric environment again, from the stage's own
         log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.dup2(log, 1)
         os.dup2(log, 2)
