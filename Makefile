@@ -26,9 +26,8 @@ dvc.yaml: setup
 	python -m pipeline.design.dvc_stages
 
 # The fastest correct builder: pipeline/runtime/parallel_repro.py runs DVC's own plan, JOBS stages
-# at once (default: the usable cores) on a Dask LocalCluster, forks each stage from a warm process
-# and records dvc.lock in batches; the same dvc.lock as `dvc repro` (tested). `make repro-dvc`
-# is plain `dvc repro`. A build estimated at over an hour on this machine stops first and says
+# at once (default: the usable cores) on a Dask LocalCluster and records dvc.lock in batches: the
+# same dvc.lock as `dvc repro` (tested). `make repro-dvc` is plain `dvc repro`. A build estimated at over an hour on this machine stops first and says
 # what it would cost (pipeline/runtime/cost_gate.py): ACCEPT_COST=1 starts it.
 JOBS ?= $(shell nproc)
 ACCEPT_COST ?=

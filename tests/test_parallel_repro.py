@@ -183,7 +183,7 @@ def test_ctrl_c_ends_a_warm_stage_and_its_warm_process_leaves_none_behind(tmp_pa
     )
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1")
     builder = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.runtime.parallel_repro", "--jobs", "2"], cwd=root, env=env, text=True,
+        [sys.executable, "-m", "pipeline.runtime.parallel_repro", "--jobs", "2", "--warm"], cwd=root, env=env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip

@@ -325,7 +325,7 @@ def test_a_rejected_value_through_dvc_repro_keeps_the_previous_outputs(built):
 
 def test_the_dask_build_gives_the_serial_builds_lock_and_outputs(built, tmp_path):
     """The same tiny pipeline built again from nothing by `python -m pipeline.runtime.parallel_repro
-    --jobs 2` (a Dask LocalCluster, one thread per stage, stages forked warm): dvc.lock and every
+    --jobs 2 --warm` (a Dask LocalCluster, one thread per stage, stages forked warm): dvc.lock and every
     output as the serial build's, byte for byte. So what differs from run to run (Sacred's start
     times and host) is recorded but not hashed into dvc.lock, and a rebuild on an unchanged
     commit leaves the tree clean (this replaces a forced serial rebuild, 136 s of CI)."""
@@ -336,7 +336,7 @@ def test_the_dask_build_gives_the_serial_builds_lock_and_outputs(built, tmp_path
     for name in ("params.yaml", "claims.yaml", "dvc.yaml"):
         shutil.copy(root / name, twin / name)
     sh(["git", "init", "-q"], twin)
-    log = sh([sys.executable, "-m", "pipeline.runtime.parallel_repro", "--jobs", "2"], twin, env)
+    log = sh([sys.executable, "-m", "pipeline.runtime.parallel_repro", "--jobs", "2", "--warm"], twin, env)
     assert "parallel_repro: stage train-probe finished" in log
     # the progress the build's one line per running stage reads (pipeline/runtime/meter.py)
     progress = json.loads((twin / ".dvc/tmp/parallel/train-probe.progress.json").read_text())
