@@ -5,7 +5,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro repro-dvc dry test benchmark bundle dvc.yaml
+.PHONY: setup repro repro-dvc dry evidence evidence.yaml test benchmark bundle dvc.yaml
 
 setup: $(VENV)/.installed
 
@@ -24,6 +24,18 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 # dvc.yaml is generated from params.yaml (per-run stages and code dependencies).
 dvc.yaml: setup
 	python -m pipeline.design.dvc_stages
+
+# The evidence instance (evidence/, a DVC project of its own: issue 28): runs at budgets where
+# learning shows, planned in evidence.yaml, results committed in git. `make repro` never builds
+# it; `make evidence` builds what changed there (STAGES="train-<run> ..." for some only). Its
+# params.yaml, claims.yaml, checks.yaml and dvc.yaml are derived from the root files.
+evidence.yaml: setup
+	python -m pipeline.design.evidence
+	cd evidence && python -m pipeline.design.dvc_stages
+
+STAGES ?=
+evidence: evidence.yaml
+	cd evidence && python -m pipeline.runtime.parallel_repro --jobs $(JOBS) $(STAGES)
 
 # The fastest correct builder: pipeline/runtime/parallel_repro.py runs DVC's own plan, JOBS stages
 # at once (default: the usable cores) on a Dask LocalCluster and records dvc.lock in batches: the

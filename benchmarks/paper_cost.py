@@ -131,9 +131,8 @@ def update_batch(algo, spec, S: int, st, length: int) -> dict:
     """What the learner's ``sample`` gives its ``update``: one batch of episodes, or DOP's three
     (the critic's on- and off-policy draws and the actor's batch, algorithms/learners/dop.py)."""
     if hasattr(st, "off_batch_size"):
-        one = {name: episode_batch(algo, spec, S, size, length) for name, size in
-               (("on", st.batch_size), ("off", st.off_batch_size), ("actor", st.batch_size))}  # fmt: skip
-        return one
+        return {name: episode_batch(algo, spec, S, size, length) for name, size in
+                (("on", st.batch_size), ("off", st.off_batch_size), ("actor", st.batch_size))}  # fmt: skip
     return episode_batch(algo, spec, S, st.batch_size, length)
 
 

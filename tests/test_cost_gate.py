@@ -3,6 +3,7 @@ the user has not asked for (pipeline/runtime/cost_gate.py)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -58,3 +59,19 @@ def test_the_default_profile_starts_without_a_word(tmp_path, capsys):
     root = workspace(tmp_path, "smoke")
     cost_gate.check(1, root=root)
     assert capsys.readouterr().err == ""
+
+
+def test_an_unpriced_run_is_named_even_under_the_limit(tmp_path, monkeypatch, capsys):
+    """A run of a family the table has never measured costs "0": the gate says it cannot price it."""
+    root = workspace(tmp_path, "smoke")
+    table = yaml.safe_load((root / cost_gate.TABLE).read_text())
+    table["runs"] = {k: v for k, v in table["runs"].items() if v["family"] != "maddpg"}
+    (root / cost_gate.TABLE).write_text(json.dumps(table))
+    monkeypatch.setattr(cost_gate, "planned_runs", lambda targets, root: ["maddpg-multiwalker_n3"])
+    cost_gate.check(1, root=root)
+    assert capsys.readouterr().err.startswith("cost: 1 run(s) this build trains are not priced (no run of their family measured: maddpg-multiwalker_n3)")
+
+
+def test_the_evidence_instance_reads_the_repositorys_table():
+    assert cost_gate.table_path(REPO / "evidence") == REPO / cost_gate.TABLE
+    assert cost_gate.table_path(REPO) == REPO / cost_gate.TABLE

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.design import code_digests
+from pipeline.design import code_digests, evidence
 from pipeline.design.code_files import run_code, source_files
 from pipeline.design.params import MATRIX_GAME_LEARNERS, SNAPSHOT_KINDS, load_runs, run_of
 from pipeline.outputs import layout
@@ -206,6 +206,9 @@ def report_stage(params: dict, stages: dict) -> dict:
             *shown,
             "pipeline/report/templates/report.html",
             *source_files("pipeline.stages.report"),
+            "benchmarks/measured/paper_cost.json",  # a claim's cost at its own budget
+            # the root's report shows the evidence instance's learning checks and claims
+            *([] if evidence.is_instance() else [f"{evidence.FOLDER}/results/checks/checks.json", f"{evidence.FOLDER}/{report}/claims.json"]),
         ],
         # profiles: the page sets the profile in use beside the papers'. Claims name algorithms and
         # tasks, but their settings never change a verdict (a renamed run changes final.csv).
@@ -225,8 +228,12 @@ HEADER = """\
 
 
 def render(params: dict, runs: dict) -> str:
-    body = yaml.safe_dump(pipeline_yaml(params, runs), sort_keys=False, width=100)
-    return HEADER + body
+    """dvc.yaml of the instance in the working directory: the root's, or the evidence
+    instance's (pipeline/design/evidence.py) when run in ``evidence/``."""
+    doc = pipeline_yaml(params, runs)
+    if evidence.is_instance():
+        doc = evidence.instance_yaml(doc, params, runs)
+    return HEADER + yaml.safe_dump(doc, sort_keys=False, width=100)
 
 
 def main(argv: list[str] | None = None) -> None:

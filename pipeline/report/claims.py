@@ -19,17 +19,19 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from pipeline.design.params import METRICS, run_of
+from pipeline.design.budget import PAPER_PROFILE, budget_of
+from pipeline.design.params import MATRIX_GAME_LEARNERS, METRICS, run_of
 from pipeline.outputs import layout
 from pipeline.statistics.curves import first_reach
 from pipeline.statistics.final_scores import iqm, probability_of_improvement
 
 CLAIMS_FILE = Path("claims.yaml")
-CLAIM_KEYS = {"paper", "source", "shown_in", "words", "paper_numbers", "test", "calibrated"}
-REQUIRED = ("paper", "source", "shown_in", "words", "test")
+CLAIM_KEYS = {"paper", "source", "shown_in", "words", "paper_numbers", "test", "calibrated", "budget"}
+REQUIRED = ("paper", "source", "shown_in", "words", "test", "budget")
 PAPERS = ("vm3ac", "iac")
 REPRODUCED, NOT_REPRODUCED, NO_DATA = "reproduced", "not reproduced", "no data yet"
-VERDICTS = (REPRODUCED, NOT_REPRODUCED, NO_DATA)
+NOT_TESTABLE = "not testable at this budget"  # the runs trained for fewer steps than the claim needs
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, NO_DATA, NOT_TESTABLE)
 
 
 class ClaimsError(Exception):
@@ -358,6 +360,9 @@ def check_claims(data, params: dict, source: str = str(CLAIMS_FILE)) -> dict[str
             _require(name in CLAIM_KEYS, f"{key}.{name}", f"unknown key (allowed: {', '.join(sorted(CLAIM_KEYS))})")
         _require(claim["paper"] in PAPERS, f"{key}.paper", f"must be one of {', '.join(PAPERS)}")
         _require(claim["shown_in"] in shown, f"{key}.shown_in", f"no figure, table, snapshot or comparison '{claim['shown_in']}' in params.yaml")
+        budget = claim["budget"]
+        _require(budget == PAPER_PROFILE or (isinstance(budget, int) and not isinstance(budget, bool) and budget >= 1),
+                 f"{key}.budget", f"must be env steps per seed (a positive integer) or '{PAPER_PROFILE}', got {budget!r}")  # fmt: skip
         for name in ("source", "words", "paper_numbers", "calibrated"):
             if name in claim:
                 _require(isinstance(claim[name], str) and claim[name].strip(), f"{key}.{name}", "must be a non-empty string")
@@ -375,3 +380,45 @@ def load_claims(params: dict, path: Path = CLAIMS_FILE) -> dict[str, dict]:
         return check_claims(data, params, str(path))
     except ClaimsError as err:
         raise SystemExit(f"{path}: {err}") from None
+
+
+# ---- the budget a claim needs (issue 28) --------------------------------------------------------
+
+
+def claim_runs(claim: dict, params: dict) -> list[str]:
+    """The runs a claim's test reads: its algorithms on its tasks, or a table's or snapshot's runs."""
+    test = claim["test"]
+    names = [test[k] for k in ("algorithm", "baseline") if k in test]
+    names += [a for k in ("algorithms", "baselines", "candidates") for a in test.get(k, [])]
+    tasks = test.get("tasks", []) + [test[k] for k in ("task", "reference_task") if k in test]
+    runs = [run_of(a, t) for t in tasks for a in names]
+    if "table" in test:
+        for name, table in params.get("tables", {}).items():
+            if Path(test["table"]).stem.startswith(name):
+                if table["kind"] == "matrix_game":
+                    runs += [run_of(table[part], table["task"]) for part in MATRIX_GAME_LEARNERS]
+                else:
+                    runs += [run_of(table["algorithm"], task) for task in table["columns"].values()]
+    if "snapshot" in test:
+        snap = params["snapshots"][test["snapshot"]]
+        runs += [run_of(a, snap["task"]) for a in snap["rows"].values()]
+    return list(dict.fromkeys(runs))
+
+
+def needed_steps(claim: dict, params: dict, task: str) -> int:
+    """Env steps per seed at which the paper shows the claim, on ``task``."""
+    if claim["budget"] == PAPER_PROFILE:
+        return budget_of(params["profiles"][PAPER_PROFILE], task).env_steps
+    return claim["budget"]
+
+
+def budget_gap(claim: dict, params: dict, runs: dict) -> tuple[int, int] | None:
+    """(our env steps, the claim's) on the run furthest below the claim's budget; None when every
+    run the claim reads trained at least as long as the claim needs (or none exists yet)."""
+    short = [
+        (run.budget.env_steps, needed_steps(claim, params, run.task))
+        for name in claim_runs(claim, params)
+        if (run := runs.get(name)) is not None
+    ]
+    short = [pair for pair in short if pair[0] < pair[1]]
+    return min(short, key=lambda p: p[0] / p[1]) if short else None

@@ -51,7 +51,7 @@ def artifacts(params: dict) -> list[dict]:
     return items
 
 
-def _relative(path: str) -> str:
+def relative(path: str) -> str:
     return Path(os.path.relpath(path, layout.REPORT)).as_posix()
 
 
@@ -64,7 +64,8 @@ def _table_html(path: str) -> str:
     return frame.to_html(index=False, na_rep="", float_format=lambda x: f"{x:.4g}", border=0, classes="data")
 
 
-def render_page(rows: list[dict], scores: pd.DataFrame, items: list[dict], spent: dict, versions: dict, runs: list[str]) -> str:
+def render_page(rows: list[dict], scores: pd.DataFrame, items: list[dict], spent: dict, versions: dict, runs: list[str],
+                learning: dict | None = None) -> str:  # fmt: skip
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
@@ -76,8 +77,8 @@ def render_page(rows: list[dict], scores: pd.DataFrame, items: list[dict], spent
     for item in items:
         shown.append({
             **item,
-            "image": _relative(item["image"]) if item["image"] else None,
-            "links": [(Path(f).name, _relative(f)) for f in item["files"]],
+            "image": relative(item["image"]) if item["image"] else None,
+            "links": [(Path(f).name, relative(f)) for f in item["files"]],
             "tables_html": [(Path(t).name, Markup(_table_html(t))) for t in item["tables"]],
         })  # fmt: skip
     scores_html = Markup(
@@ -85,5 +86,5 @@ def render_page(rows: list[dict], scores: pd.DataFrame, items: list[dict], spent
     )
     return environment.get_template(TEMPLATE.name).render(
         claims=rows, items=shown, spent=spent, versions=versions, runs=runs, scores_html=scores_html,
-        anchors={item["name"] for item in items},
+        anchors={item["name"] for item in items}, learning=learning or {},
     )  # fmt: skip

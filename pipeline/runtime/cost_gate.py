@@ -33,6 +33,13 @@ TRAIN = "train-"
 GIB = 2**30
 
 
+def table_path(root: Path) -> Path:
+    """The table in the project ``root``; the evidence instance (evidence/) reads the repository's."""
+    from pipeline.design import evidence
+
+    return root.parent / TABLE if root.resolve() == (evidence.ROOT / evidence.FOLDER).resolve() else root / TABLE
+
+
 def price(run, table: dict) -> tuple[float, str]:
     """Seconds per env step of ``run`` with its seeds, and where the number comes from."""
     rows = table["runs"]
@@ -62,7 +69,7 @@ def estimate(planned: Sequence[str] | None = None, root: Path = Path(".")) -> di
 
     _, runs = load_runs(root / "params.yaml")
     planned = list(runs) if planned is None else planned
-    table = json.loads((root / TABLE).read_text()) if (root / TABLE).exists() else {"runs": {}}
+    table = json.loads(table_path(root).read_text()) if table_path(root).exists() else {"runs": {}}
     cost = {"runs": [], "env_steps": 0, "cpu_hours": 0.0, "unpriced": [], "estimated": []}
     for name in planned:
         run = runs.get(name)
@@ -97,14 +104,19 @@ def resume_disk(runs: list, jobs: int) -> int:
 
 
 def check(jobs: int, targets: Sequence[str] = (), accept: bool = False, root: Path = Path(".")) -> None:
-    if not (root / TABLE).exists():  # not this repository (parallel_repro builds any DVC project)
+    if not table_path(root).exists():  # not this repository (parallel_repro builds any DVC project)
         return
     at_once = max(1, min(jobs, len(os.sched_getaffinity(0))))
-    if estimate(None, root)["cpu_hours"] / at_once <= LIMIT_HOURS:  # every run: a bound, in a second
+    every = estimate(None, root)  # every run: a bound, in a second
+    if every["cpu_hours"] / at_once <= LIMIT_HOURS and not every["unpriced"]:
         return
     cost = estimate(planned_runs(targets, root), root)
     hours = cost["cpu_hours"] / at_once
     if hours <= LIMIT_HOURS:
+        if cost["unpriced"]:  # a price of 0 is no price: say so rather than pass it silently
+            print(f"cost: {len(cost['unpriced'])} run(s) this build trains are not priced (no run of their family "
+                  f"measured: {', '.join(cost['unpriced'][:3])}{', ...' if len(cost['unpriced']) > 3 else ''}); "
+                  f"the rest: about {hours:,.1f} h", file=sys.stderr)  # fmt: skip
         return
     need = resume_disk(cost["runs"], jobs)
     free = shutil.disk_usage(root.resolve()).free

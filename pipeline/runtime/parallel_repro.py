@@ -162,10 +162,10 @@ class Zygote:
 
     def __init__(self, root: str, threads: int):
         self.key = (root, threads)
-        errors = (Path(root) / LOGS / f"warm-{os.getpid()}.log").open("w")
-        self.process = subprocess.Popen([sys.executable, "-m", "pipeline.runtime.warm_stages"], cwd=root,
-                                        env=stage_env(threads), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=errors, start_new_session=True)  # fmt: skip
+        with (Path(root) / LOGS / f"warm-{os.getpid()}.log").open("w") as errors:  # the child keeps its own copy
+            self.process = subprocess.Popen([sys.executable, "-m", "pipeline.runtime.warm_stages"], cwd=root,
+                                            env=stage_env(threads), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=errors, start_new_session=True)  # fmt: skip
         self.buffer = b""
         self.answer(timeout=None)  # {"ready": pid}: its imports are done
 
@@ -201,8 +201,9 @@ class Zygote:
         self.process.wait()
 
 
-def run_stage(name: str, cmd: str, root: str, threads: int, warm: bool = False) -> tuple[str, int, float]:
-    """On a worker: the stage's command, its output into .dvc/tmp/parallel/<stage>.log. The
+def run_stage(name: str, cmd: str, root: str, threads: int, warm: bool = False, wdir: str | None = None) -> tuple[str, int, float]:
+    """On a worker: the stage's command in its ``wdir`` (the folder of its dvc.yaml; the root
+    by default), its output into .dvc/tmp/parallel/<stage>.log. The
     command runs in a session of its own, so a Ctrl-C at the builder's terminal does not reach
     it; it ends when the builder asks, through the Dask events STOP (SIGTERM: a training stage
     keeps its resume point, pipeline/outputs/stopping.py) and KILL (SIGKILL). With ``warm``, a
@@ -227,7 +228,7 @@ def run_stage(name: str, cmd: str, root: str, threads: int, warm: bool = False) 
     if command is not None:
         log.write_text("")
         zygote = Zygote.get(root, threads)
-        pid, status = zygote.start(*command, root, env, log), None
+        pid, status = zygote.start(*command, wdir or root, env, log), None
         try:
             while status is None:
                 reply = zygote.answer(timeout=1.0)
@@ -244,7 +245,7 @@ def run_stage(name: str, cmd: str, root: str, threads: int, warm: bool = False) 
                 zygote.discard()
         return name, status, time.monotonic() - start
     with log.open("w") as out:
-        process = subprocess.Popen(cmd, shell=True, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(cmd, shell=True, cwd=wdir or root, env=env, stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)  # fmt: skip
         try:
             while process.poll() is None:
@@ -369,7 +370,7 @@ def reproduce(root: Path, client, threads: int, record_every: float = RECORD_EVE
         def submit(stage) -> None:
             name, tries = stage.addressing, submitted.get(stage, 0)
             key = f"stage-{name}" + (f"-again-{tries}" if tries else "")
-            futures[client.submit(run_stage, name, stage.cmd, str(root), threads, warm, key=key, pure=False)] = stage
+            futures[client.submit(run_stage, name, stage.cmd, str(root), threads, warm, str(stage.wdir), key=key, pure=False)] = stage
             submitted[stage] = tries + 1
 
         def settle(future) -> None:

@@ -25,13 +25,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from pipeline.design.budget import budget_note  # noqa: E402
 from pipeline.design.params import entry_from_argv, load_runs, run_of  # noqa: E402
 from pipeline.outputs import (
     layout,  # noqa: E402
     stopping,  # noqa: E402
 )
-from pipeline.outputs.figure_files import save  # noqa: E402
+from pipeline.outputs.figure_files import budget_line, save  # noqa: E402
 from pipeline.outputs.staging import publish, staging  # noqa: E402
 from pipeline.statistics.curves import curve_summary  # noqa: E402
 
@@ -89,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     params, _ = load_runs()
     name, figure = entry_from_argv(sys.argv[1:] if argv is None else argv, params, "figures", "pipeline.stages.figures NAME")
     sns.set_theme(style="whitegrid")
-    notes = [n for n in (budget_note(params), figure.get("note")) if n]
+    notes = [n for n in (budget_line(params, [p["task"] for p in figure["panels"].values()]), figure.get("note")) if n]
     with staging(f"figure-{name}") as folder:
         draw(name, figure, params["figure_style"], notes, folder)
         for staged in sorted((folder / figure["paper"]).iterdir()):

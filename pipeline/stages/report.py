@@ -13,26 +13,39 @@ Writes into ``results/report/``:
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pandas as pd
 
+from pipeline.design import evidence
 from pipeline.design.budget import PAPER_PROFILE
+from pipeline.design.code_files import ROOT
 from pipeline.design.params import load_runs
 from pipeline.outputs import layout, stopping
 from pipeline.outputs.provenance import package_versions, pipeline_stages, stage_inputs
 from pipeline.outputs.staging import publish, staging, write_json
 from pipeline.report.claims import (
     NO_DATA,
+    NOT_TESTABLE,
     REPRODUCED,
     VERDICTS,
     Results,
+    budget_gap,
+    claim_runs,
     load_claims,
+    needed_steps,
     rule,
     verdict,
 )
 from pipeline.report.page import artifacts, render_page
+from pipeline.report.page import relative as relative_to_page
 from pipeline.statistics.final_scores import interval_estimates
+
+COSTS = Path("benchmarks/measured/paper_cost.json")  # relative to the repository
+CHECKS = evidence.FOLDER / "results" / "checks" / "checks.json"  # the evidence instance's learning checks
+EVIDENCE_CLAIMS = evidence.FOLDER / layout.REPORT / "claims.json"
 
 
 def report_settings(params: dict) -> dict:
@@ -85,14 +98,53 @@ def budget(params: dict) -> dict:
     return {"profile": name, "reduced": name != PAPER_PROFILE, "used": text(used), "paper": text(paper)}
 
 
-def checked_claims(claims: dict, results: Results, spent: dict) -> list[dict]:
+def claim_cost(claim: dict, params: dict, table: dict) -> float | None:
+    """CPU-hours on one core of the claim's runs at the claim's own budget, 7 seeds each, from the
+    measured per-step times (benchmarks/measured/paper_cost.json); None where a run is unmeasured."""
+    rows = table.get("runs", {})
+    total = 0.0
+    for name in claim_runs(claim, params):
+        row = rows.get(name)
+        if row is None:
+            return None
+        total += row["seconds_per_env_step"] * row["threads"] * needed_steps(claim, params, row["task"]) / 3600
+    return total
+
+
+def checked_claims(claims: dict, results: Results, spent: dict, params: dict, runs: dict, indicative: bool) -> list[dict]:
+    """Every claim's verdict at the budget its runs trained for. Below the budget at which the
+    paper shows a claim, the default build says "not testable at this budget" (what its runs
+    showed is kept in the detail); the evidence instance, which runs the largest budget that
+    fits, keeps the verdict and marks it with its budget (``indicative``)."""
     rows = []
+    table = measured_costs()
     for cid, claim in claims.items():
         decided = verdict(claim, results)
-        rows.append({"id": cid, "paper_numbers": None, "calibrated": None, **claim, "rule": rule(claim["test"]), "verdict": decided.verdict,
-                     "detail": decided.detail, "lines": decided.lines, "values": decided.values,
+        shown, detail = decided.verdict, decided.detail
+        gap = budget_gap(claim, params, runs)
+        steps = min((runs[n].budget.env_steps for n in claim_runs(claim, params) if n in runs), default=None)
+        cost = claim_cost(claim, params, table)
+        cost_text = "" if cost is None else f"; the claim's budget costs {cost:,.1f} CPU-hours (7 seeds, one core)"
+        if gap is None:
+            at = f"at the claim's budget ({steps:,} env steps)" if steps else "at the claim's budget"
+        elif indicative and decided.verdict != NO_DATA:
+            at = f"indicative: at {gap[0]:,} env steps, below the claim's {gap[1]:,}{cost_text}"
+        else:
+            at = f"ours {gap[0]:,} env steps, the claim's {gap[1]:,}{cost_text}"
+            if decided.verdict != NO_DATA:
+                shown, detail = NOT_TESTABLE, f"these runs show: {decided.verdict}; {decided.detail}"
+        rows.append({"id": cid, "paper_numbers": None, "calibrated": None, **claim, "rule": rule(claim["test"]), "verdict": shown,
+                     "detail": detail, "lines": decided.lines, "values": decided.values, "at": at,
                      "profile": spent["profile"]})  # fmt: skip
     return rows
+
+
+def measured_costs() -> dict:
+    """The committed per-step times of every run at 7 seeds (benchmarks/measured/paper_cost.json)."""
+    try:
+        return json.loads((ROOT / COSTS).read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def _finite(value):
@@ -103,7 +155,7 @@ def _finite(value):
 def claims_metrics(rows: list[dict], spent: dict) -> dict:
     summary = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
     claims = {
-        r["id"]: {"verdict": r["verdict"], "reproduced": int(r["verdict"] == REPRODUCED), **{k: _finite(v) for k, v in r["values"].items()}}
+        r["id"]: {"verdict": r["verdict"], "reproduced": int(r["verdict"] == REPRODUCED), "budget": r["at"], **{k: _finite(v) for k, v in r["values"].items()}}
         for r in rows
     }
     return {"profile": spent["profile"], "budget": spent["used"], "summary": summary, "claims": claims}
@@ -121,16 +173,47 @@ def claims_markdown(rows: list[dict], spent: dict) -> str:
         f"({spent['paper']}).",
         *(["Verdicts at a reduced budget say what these short runs show, not what the papers' runs would."] if spent["reduced"] else []),
         "",
-        "| Claim | Paper | Source | Verdict | Paper's numbers | Ours |",
-        "|---|---|---|---|---|---|",
+        "| Claim | Paper | Source | Verdict | Budget | Paper's numbers | Ours |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        shown = r["verdict"] + (f" ({spent['profile']} profile)" if spent["reduced"] and r["verdict"] != NO_DATA else "")
         calibrated = f" **Calibrated:** {r['calibrated']}." if r["calibrated"] else ""
         lines.append(
-            f"| `{r['id']}`: {_md(r['words'])} | {r['paper']} | {_md(r['source'])} | {shown} | "
+            f"| `{r['id']}`: {_md(r['words'])} | {r['paper']} | {_md(r['source'])} | {r['verdict']} | {_md(r['at'])} | "
             f"{_md(r['paper_numbers'])} | {_md(r['detail'])}{_md(calibrated)} |"
         )
+    return "\n".join(lines) + "\n"
+
+
+def read_evidence() -> dict:
+    """The evidence instance's learning checks and claims (evidence/results/), for the root's
+    report: each at the budget it ran."""
+    found = {}
+    for key, path in (("checks", CHECKS), ("claims", EVIDENCE_CLAIMS)):
+        try:
+            found[key] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            found[key] = None
+    for name, check in (found["checks"] or {}).items():
+        figure = evidence.FOLDER / layout.FIGURES / "harness" / f"check_{name}.png"
+        check["figure"] = relative_to_page(figure) if figure.is_file() else None
+    return found
+
+
+def evidence_markdown(learning: dict) -> str:
+    """The "Learning evidence" section of claims.md: the checks and the claims at their budgets."""
+    if not learning:
+        return ""
+    lines = ["", "## Learning evidence", "",
+             f"Runs at budgets where learning can show (the evidence instance, `{evidence.FOLDER}/`: "
+             "evidence.yaml; `make evidence` rebuilds them).", "",
+             "| Learner | Task | Budget | Reference | Ours | Verdict |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for name, c in sorted((learning.get("checks") or {}).items()):
+        lines.append(f"| {_md(c['learner'])} | {c['task']} | {c['seeds']} seeds x {c['env_steps']:,} steps | `{name}` | {_md(c['detail'])} | **{c['verdict']}** |")
+    claims = (learning.get("claims") or {}).get("claims") or {}
+    if claims:
+        lines += ["", "Claims at the evidence budgets:", "", "| Claim | Verdict | Budget |", "|---|---|---|"]
+        lines += [f"| `{cid}` | {c['verdict']} | {_md(c.get('budget'))} |" for cid, c in claims.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -140,7 +223,8 @@ def main() -> None:
     claims = load_claims(params)
     results = read_results()
     spent = budget(params)
-    rows = checked_claims(claims, results, spent)
+    rows = checked_claims(claims, results, spent, params, runs, indicative=evidence.is_instance())
+    learning = {} if evidence.is_instance() else read_evidence()
     scores = final_scores(results, settings)
     stages = pipeline_stages()
     items = artifacts(params)
@@ -153,8 +237,8 @@ def main() -> None:
         for r in scores.to_dict("records"):
             by_run.setdefault(r["run"], {})[r["metric"]] = {k: v for k, v in r.items() if k not in ("run", "algorithm", "task", "metric", "mode")}
         write_json(folder / "final_scores.json", by_run)
-        (folder / "claims.md").write_text(claims_markdown(rows, spent))
-        page = render_page(rows, scores, items, spent, package_versions(), sorted(runs))
+        (folder / "claims.md").write_text(claims_markdown(rows, spent) + evidence_markdown(learning))
+        page = render_page(rows, scores, items, spent, package_versions(), sorted(runs), learning)
         (folder / "index.html").write_text(page)
         for name in layout.REPORT_FILES:
             publish(folder / name, layout.REPORT / name)

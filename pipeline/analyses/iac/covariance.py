@@ -23,10 +23,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pipeline.analyses.snapshots import first_evaluation_start, policy_at, publish_drawn  # noqa: E402
-from pipeline.design.budget import budget_note  # noqa: E402
 from pipeline.design.params import entry_from_argv, load_runs, run_of, snapshot_steps  # noqa: E402
 from pipeline.outputs import stopping  # noqa: E402
-from pipeline.outputs.figure_files import save  # noqa: E402
+from pipeline.outputs.figure_files import budget_line, save  # noqa: E402
 from pipeline.outputs.staging import staging  # noqa: E402
 
 
@@ -104,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         frames.append(covariances(run, steps).assign(label=label, algorithm=algorithm))
     data = pd.concat(frames)[["label", "algorithm", "step", "seed", "i", "j", "agent_i", "agent_j", "covariance", "correlation"]]
     summary = between_agents(data)
-    notes = [n for n in (budget_note(params), "Sigma = L L^T + D at the first evaluation episode's initial state") if n]
+    notes = [n for n in (budget_line(params, [snapshot["task"]]), "Sigma = L L^T + D at the first evaluation episode's initial state") if n]
     with staging(f"snapshot-{name}") as folder:
         data.to_csv(folder / f"{name}.csv", index=False)
         draw(data, summary, snapshot, params["figure_style"], notes, folder, name)

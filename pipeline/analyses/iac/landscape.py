@@ -31,10 +31,9 @@ from matplotlib.patches import Ellipse  # noqa: E402
 
 import envs  # noqa: E402
 from pipeline.analyses.snapshots import first_evaluation_start, policy_at, publish_drawn  # noqa: E402
-from pipeline.design.budget import budget_note  # noqa: E402
 from pipeline.design.params import entry_from_argv, load_runs, run_of, snapshot_steps  # noqa: E402
 from pipeline.outputs import stopping  # noqa: E402
-from pipeline.outputs.figure_files import save  # noqa: E402
+from pipeline.outputs.figure_files import budget_line, save  # noqa: E402
 from pipeline.outputs.staging import staging  # noqa: E402
 
 GRID = 121  # landscape points per axis (harness choice: 1/6 action unit on Simple World's box)
@@ -154,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
             rows += exploration_rows(snapshot, run, steps[-1], axis, values, label)
     data = pd.DataFrame(rows)
     steps_note = "Mean joint action at every learning-curve point" if kind == "trajectory" else f"Learned policy at step {steps[-1]:,}"
-    notes = [n for n in (budget_note(params), steps_note) if n]
+    notes = [n for n in (budget_line(params, [snapshot["task"]]), steps_note) if n]
     with staging(f"snapshot-{name}") as folder:
         data.to_csv(folder / f"{name}.csv", index=False)
         draw(kind, data, axis, values, snapshot, params["figure_style"], notes, folder, name)

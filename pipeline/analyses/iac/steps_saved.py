@@ -45,13 +45,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from pipeline.design.budget import budget_note  # noqa: E402
 from pipeline.design.params import COMPARISON_REPORTED, entry_from_argv, load_runs, run_of  # noqa: E402
 from pipeline.outputs import (
     layout,  # noqa: E402
     stopping,  # noqa: E402
 )
-from pipeline.outputs.figure_files import save  # noqa: E402
+from pipeline.outputs.figure_files import budget_line, save  # noqa: E402
 from pipeline.outputs.staging import publish, staging  # noqa: E402
 from pipeline.statistics.curves import first_reach  # noqa: E402
 from pipeline.statistics.intervals import welch_ci95  # noqa: E402
@@ -278,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
         "difference of the means over seeds, only where every seed reaches. (b) mean of each "
         f"seed's last {points} curve points. Whiskers: Welch 95% interval over seeds"
     )
-    notes = [n for n in (budget_note(params), axis) if n]
+    notes = [n for n in (budget_line(params, [entry["reach"]["task"], entry["final"]["task"]]), axis) if n]
     sns.set_theme(style="whitegrid")
     with staging(f"compare-{name}") as folder:
         rows.to_csv(folder / f"{name}.csv", index=False)

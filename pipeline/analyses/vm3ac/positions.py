@@ -23,10 +23,9 @@ import torch  # noqa: E402
 from algorithms.learner import EXPLORE  # noqa: E402
 from envs.vm3ac_predator_prey import positions  # noqa: E402
 from pipeline.analyses.snapshots import first_evaluation_start, policy_at, publish_drawn  # noqa: E402
-from pipeline.design.budget import budget_note  # noqa: E402
 from pipeline.design.params import entry_from_argv, load_runs, run_of, snapshot_steps  # noqa: E402
 from pipeline.outputs import stopping  # noqa: E402
-from pipeline.outputs.figure_files import save  # noqa: E402
+from pipeline.outputs.figure_files import budget_line, save  # noqa: E402
 from pipeline.outputs.staging import staging  # noqa: E402
 
 
@@ -79,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         run = runs[run_of(algorithm, snapshot["task"])]
         frames.append(play(run, step, snapshot["after_reset"]).assign(label=label, algorithm=algorithm, step=step))
     data = pd.concat(frames)[["label", "algorithm", "step", "seed", "entity", "index", "x", "y"]]
-    notes = [n for n in (budget_note(params), f"Training step {step:,}; {snapshot['after_reset']} steps after reset") if n]
+    notes = [n for n in (budget_line(params, [snapshot["task"]]), f"Training step {step:,}; {snapshot['after_reset']} steps after reset") if n]
     with staging(f"snapshot-{name}") as folder:
         data.to_csv(folder / f"{name}.csv", index=False)
         draw(data, snapshot, params["figure_style"], notes, folder, name)

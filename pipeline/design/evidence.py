@@ -1,0 +1,233 @@
+"""The evidence instance (issue 28): the same pipeline at budgets where learning can show.
+
+``evidence/`` is a second DVC project folder of this repository: its stages run the same
+modules with ``evidence/`` as their working directory, so every relative path of the pipeline
+(params.yaml, results/, figures/, .staging/, .resume/) is the evidence instance's own and no
+module needs to know which instance it serves. Its params.yaml and claims.yaml are derived from
+the root's and from ``evidence.yaml`` (which budgets, which figures, tables and snapshots, which
+claims): only the profile, the drawn entries and the runs differ, so a learner, a task or a
+hyperparameter has one definition for both instances.
+
+    python -m pipeline.design.evidence          # write evidence/params.yaml and evidence/claims.yaml
+    python -m pipeline.design.evidence --check  # exit 1 if they are not what the root files give
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from pathlib import Path
+
+import yaml
+
+from pipeline.design.code_files import ROOT
+
+SPEC = Path("evidence.yaml")
+FOLDER = Path("evidence")
+PROFILE = "evidence"
+SPEC_KEYS = {"profile", "resume_every", "builds", "runs", "claims", "checks"}
+BUILD_SECTIONS = ("figures", "tables", "snapshots", "comparisons")
+BUDGET_KEYS = ("env_steps", "curve_interval", "curve_episodes")  # a task's budget (design/budget.py)
+HEADER = "# Derived by `python -m pipeline.design.evidence` from {root} (and evidence.yaml): edit those.\n"
+
+
+def is_instance() -> bool:
+    """Whether the working directory is the evidence instance's folder."""
+    return Path.cwd().resolve() == (ROOT / FOLDER).resolve()
+
+
+class EvidenceError(Exception):
+    """A bad evidence.yaml; the message starts with the key."""
+
+
+def _require(ok: bool, key: str, problem: str) -> None:
+    if not ok:
+        raise EvidenceError(f"{key}: {problem}")
+
+
+def _profile(spec: dict) -> dict:
+    """profiles.evidence with every task's budget in full, so that a run's stage depends on its
+    own task's entry only and a later chunk's new task leaves earlier runs up to date."""
+    profile = dict(spec.get("profile") or {})
+    tasks = profile.get("tasks") or {}
+    _require(isinstance(tasks, dict) and tasks, "evidence.yaml profile.tasks", "must list the tasks' budgets")
+    for key in ("seeds", "eval_episodes"):
+        _require(isinstance(profile.get(key), int) and profile[key] >= 1, f"evidence.yaml profile.{key}", "must be a positive integer")
+    full = {}
+    for task, budget in tasks.items():
+        budget = {**{k: profile[k] for k in BUDGET_KEYS if k in profile}, **(budget or {})}
+        missing = [k for k in BUDGET_KEYS if k not in budget]
+        _require(not missing, f"evidence.yaml profile.tasks.{task}", f"missing {', '.join(missing)}")
+        full[task] = {k: budget[k] for k in BUDGET_KEYS}
+    # a task the instance does not list keeps the first listed task's budget (never used by a run)
+    first = next(iter(full.values()))
+    return {
+        "seeds": profile["seeds"],
+        **first,
+        "eval_episodes": profile["eval_episodes"],
+        "tasks": full,
+    }
+
+
+def derive_params(params: dict, spec: dict) -> dict:
+    """The evidence instance's params.yaml: the root's with the evidence profile, the drawn
+    entries of ``builds`` (figures restricted to the listed panels, snapshots at their evidence
+    steps) and ``runs``."""
+    unknown = set(spec) - SPEC_KEYS
+    _require(not unknown, "evidence.yaml", f"unknown key(s) {', '.join(sorted(unknown))} (allowed: {', '.join(sorted(SPEC_KEYS))})")
+    derived = copy.deepcopy(params)
+    derived["profile"] = PROFILE
+    derived["profiles"][PROFILE] = _profile(spec)
+    builds = spec.get("builds") or {}
+    for section in BUILD_SECTIONS:
+        chosen = builds.get(section) or {}
+        root = params.get(section) or {}
+        names = list(chosen)
+        for name in names:
+            _require(name in root, f"evidence.yaml builds.{section}.{name}", f"no such entry in params.yaml {section}")
+        derived[section] = {name: copy.deepcopy(root[name]) for name in names}
+    for name, panels in (builds.get("figures") or {}).items():
+        figure = derived["figures"][name]
+        if panels:
+            for panel in panels:
+                _require(panel in figure["panels"], f"evidence.yaml builds.figures.{name}", f"no panel '{panel}'")
+            figure["panels"] = {p: figure["panels"][p] for p in panels}
+            if len(panels) < 2:
+                figure.pop("grid", None)
+            elif "grid" in figure:
+                figure["grid"] = [1, len(panels)]
+    for name, steps in (builds.get("snapshots") or {}).items():
+        _require(steps is not None, f"evidence.yaml builds.snapshots.{name}", "needs its steps at the evidence budget")
+        derived["snapshots"][name]["step"] = {PROFILE: steps}
+    derived["runs"] = copy.deepcopy(spec.get("runs") or {})
+    derived["resume"]["every_env_steps"][PROFILE] = spec.get("resume_every")
+    return derived
+
+
+def derive_claims(claims: dict, spec: dict) -> dict:
+    """The claims the evidence instance decides, as claims.yaml states them."""
+    chosen = spec.get("claims") or []
+    for cid in chosen:
+        _require(cid in claims["claims"], f"evidence.yaml claims.{cid}", "no such claim in claims.yaml")
+    return {"claims": {cid: claims["claims"][cid] for cid in chosen}}
+
+
+def render(data: dict, root: str) -> str:
+    return HEADER.format(root=root) + yaml.safe_dump(data, sort_keys=False, width=100, allow_unicode=True)
+
+
+def derived_files(root: Path = ROOT) -> dict[Path, str]:
+    """evidence/params.yaml and evidence/claims.yaml as the root files give them."""
+    try:
+        spec = yaml.safe_load((root / SPEC).read_text()) or {}
+        params = yaml.safe_load((root / "params.yaml").read_text())
+        claims = yaml.safe_load((root / "claims.yaml").read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise EvidenceError(f"cannot read the root files ({err})".replace("\n", " ")) from None
+    return {
+        FOLDER / "params.yaml": render(derive_params(params, spec), "params.yaml"),
+        FOLDER / "claims.yaml": render(derive_claims(claims, spec), "claims.yaml"),
+        FOLDER / "checks.yaml": render({"checks": spec.get("checks") or {}}, "evidence.yaml"),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the derived files are not current")
+    args = parser.parse_args(argv)
+    try:
+        files = derived_files()
+    except EvidenceError as err:
+        raise SystemExit(f"evidence: {err}") from None
+    stale = [path for path, text in files.items() if not (ROOT / path).is_file() or (ROOT / path).read_text() != text]
+    if args.check:
+        if stale:
+            print(f"evidence: {', '.join(map(str, stale))} not current: run `python -m pipeline.design.evidence`", file=sys.stderr)
+            raise SystemExit(1)
+        return
+    for path in stale:
+        (ROOT / path).parent.mkdir(parents=True, exist_ok=True)
+        (ROOT / path).write_text(files[path])
+        print(f"evidence: wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
+
+
+# ---- evidence/dvc.yaml: the root pipeline's stages, as the evidence instance runs them --------
+
+CODE_ROOTS = ("algorithms/", "envs/", "pipeline/", "benchmarks/", "references/")  # repository files: one level up
+RUN_STAGES = ("train-", "evaluate-")
+
+
+def _narrowed(stage_name: str, params: list[str], run, snapshots: dict) -> list[str]:
+    """A run stage's params with the profile narrowed to what its run reads (its seeds and its
+    task's budget; evaluate: also eval_episodes) and the snapshots to those that keep its
+    policies, so a chunk that adds a task or a snapshot leaves earlier runs up to date."""
+    own = [f"profiles.{PROFILE}.seeds", f"profiles.{PROFILE}.tasks.{run.task}"]
+    if stage_name.startswith("evaluate-"):
+        own.append(f"profiles.{PROFILE}.eval_episodes")
+    kept = [
+        f"snapshots.{name}"
+        for name, snap in snapshots.items()
+        if snap["task"] == run.task and run.algorithm in snap["rows"].values()
+    ]
+    out = []
+    for p in params:
+        if p == "profiles.${profile}":
+            out += own
+        elif p == "snapshots":
+            out += kept
+        else:
+            out.append(p)
+    return out
+
+
+def _in_git(outs: list) -> list[dict]:
+    """Every output kept in git (this project has no DVC remote: a fresh clone has only git)."""
+    fixed = []
+    for entry in outs:
+        path, options = next(iter(entry.items())) if isinstance(entry, dict) else (entry, {})
+        fixed.append({path: {**options, "cache": False}})
+    return fixed
+
+
+def _with_checks(stages: dict, runs: dict) -> dict:
+    """The learning checks' stage, before the report (which shows them)."""
+    from pipeline.design.code_files import source_files
+    from pipeline.report.learning_checks import CheckError, check_files, load_checks
+
+    try:
+        checks = load_checks(runs)
+    except CheckError as err:
+        raise SystemExit(f"dvc_stages: evidence/{err}") from None
+    read = [f"results/runs/{c['run']}/curves.csv" for c in checks.values() if c["kind"] == "curve"]
+    read += [f"results/tables/{c['table']}.csv" for c in checks.values() if c["kind"] == "table"]
+    references = sorted({f"../{c['reference']}" for c in checks.values() if c["kind"] == "curve"})
+    stage = {
+        "cmd": "python -m pipeline.report.learning_checks",
+        "deps": ["checks.yaml", *dict.fromkeys(read), *references, *source_files("pipeline.report.learning_checks")],
+        "params": ["profile", "profiles", "seeds"],
+        "outs": [{f: {"persist": True}} for f in check_files(checks)],
+    }
+    report = stages.pop("report")
+    report["deps"] = [*report["deps"], "results/checks/checks.json"]
+    return {**stages, "learning-checks": stage, "report": report}
+
+
+def instance_yaml(doc: dict, params: dict, runs: dict) -> dict:
+    """The root-style pipeline ``doc`` as the evidence instance runs it: repository files one
+    level up, every output in git, the learning checks before the report, and each run's
+    stages depending on its own task's budget only."""
+    by_stage = {f"{prefix}{name}": run for name, run in runs.items() for prefix in RUN_STAGES}
+    doc["stages"] = _with_checks(doc["stages"], runs)
+    for name, stage in doc["stages"].items():
+        stage["deps"] = [f"../{d}" if d.startswith(CODE_ROOTS) else d for d in stage.get("deps", [])]
+        for kind in ("outs", "metrics"):
+            if kind in stage:
+                stage[kind] = _in_git(stage[kind])
+        if name in by_stage:
+            stage["params"] = _narrowed(name, stage["params"], by_stage[name], params.get("snapshots", {}))
+    return doc

@@ -1,0 +1,231 @@
+"""Stage ``learning-checks`` of the evidence instance (issue 28): does each learner learn a
+task as an independent reference says it should?
+
+    python -m pipeline.report.learning_checks      # in evidence/ (dvc repro does so)
+
+Each check of evidence/checks.yaml (derived from evidence.yaml's ``checks``) names a run of
+the instance, a reference (data under references/ or numbers stated with their source: never
+another project's code) and a pass band fixed before the run. Kinds:
+
+- ``curve``: the run's learning curve against the reference's per-seed curve over a window of
+  steps both have. Per seed, the mean return over the window; ``learned``: the 95% t-interval
+  over seeds of (window mean - the curve's first point) lies above 0, for ours and for the
+  reference alike; ``ratio``: our mean over seeds / the reference's. Verdict: ``learns as the
+  reference`` (learned, ratio within ``band``), ``learns, worse than the reference`` / ``learns,
+  better than the reference`` (learned, ratio below / above it), ``does not learn`` (the
+  reference did), ``neither learns measurably at this budget`` (nor did the reference: the
+  budget cannot tell; the ratio still says whether we track it).
+- ``table``: a quantity of a table stage's CSV (its ``mean`` over seeds per cell) against the
+  reference's numbers (``paper``: the table's own column of a paper's numbers, as params.yaml
+  states them with their source), cell by cell: ``learns as the reference`` when every cell is within
+  ``tolerance``, else ``differs from the reference`` with the largest gap.
+
+Writes results/checks/checks.{json,md} and, per curve check, figures/harness/check_<name>.{png,pdf}
+with the reference beside our curve and the budget in its title.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
+
+from pipeline.design.code_files import ROOT  # noqa: E402
+from pipeline.design.params import load_runs  # noqa: E402
+from pipeline.outputs import layout, stopping  # noqa: E402
+from pipeline.outputs.staging import publish, staging, write_json  # noqa: E402
+from pipeline.statistics.intervals import mean_ci95  # noqa: E402
+
+CHECKS_FILE = Path("checks.yaml")
+OUT = layout.RESULTS / "checks"
+PAPER = "harness"  # figures/harness/: the checks are in neither paper
+AS_REFERENCE = "learns as the reference"
+WORSE, BETTER = "learns, worse than the reference", "learns, better than the reference"
+NOT_LEARNED, DIFFERS, NO_DATA = "does not learn", "differs from the reference", "no data yet"
+INCONCLUSIVE = "neither learns measurably at this budget"  # ours nor the reference: the budget is too short
+KINDS = {"curve": ("run", "reference", "window", "band"), "table": ("run", "table", "quantity", "reference", "tolerance")}
+
+
+class CheckError(Exception):
+    """A bad check; the message starts with its key."""
+
+
+def _require(ok: bool, key: str, problem: str) -> None:
+    if not ok:
+        raise CheckError(f"{key}: {problem}")
+
+
+def load_checks(runs: dict, path: Path = CHECKS_FILE) -> dict:
+    """checks.yaml read and checked against the instance's runs."""
+    try:
+        checks = (yaml.safe_load(path.read_text()) or {}).get("checks") or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise CheckError(f"{path}: cannot be read ({err})".replace("\n", " ")) from None
+    for name, check in checks.items():
+        key = f"checks.{name}"
+        _require(isinstance(check, dict) and check.get("kind") in KINDS, f"{key}.kind", f"must be one of {', '.join(KINDS)}")
+        for field in ("learner", "source", *KINDS[check["kind"]]):
+            _require(field in check, key, f"a '{check['kind']}' check needs '{field}'")
+        _require(check["run"] in runs, f"{key}.run", f"no run '{check['run']}' in params.yaml")
+        if check["kind"] == "curve":
+            _require(len(check["window"]) == 2 and check["window"][0] <= check["window"][1], f"{key}.window", "must be [first step, last step]")
+            _require(len(check["band"]) == 2 and 0 < check["band"][0] <= 1 <= check["band"][1], f"{key}.band", "must be [low <= 1, high >= 1] ratios")
+            _require((ROOT / check["reference"]).is_file(), f"{key}.reference", f"no file {check['reference']}")
+    return checks
+
+
+def reference_curves(path: Path) -> pd.DataFrame:
+    """A reference file's per-seed curve as rows of step, seed, return."""
+    data = json.loads(path.read_text())
+    rows = [(step, seed, value) for seed, points in data["seeds"].items() for step, value in points]
+    return pd.DataFrame(rows, columns=["step", "seed", "return"])
+
+
+def window_means(curves: pd.DataFrame, window) -> np.ndarray:
+    inside = curves[(curves["step"] >= window[0]) & (curves["step"] <= window[1])]
+    return inside.groupby("seed")["return"].mean().to_numpy()
+
+
+def gain_bound(curves: pd.DataFrame, window) -> float:
+    """The lower 95% t-bound over seeds of (window mean - the curve's first point): above 0, the
+    curve has measurably learned by the window."""
+    first = curves[curves["step"] == curves["step"].min()].set_index("seed")["return"].sort_index()
+    means = curves[(curves["step"] >= window[0]) & (curves["step"] <= window[1])].groupby("seed")["return"].mean().sort_index()
+    return mean_ci95((means - first).to_numpy())[1]
+
+
+def curve_check(name: str, check: dict, run, folder: Path) -> dict:
+    ours = pd.read_csv(layout.run_dir(run.name) / "curves.csv")
+    ref = reference_curves(ROOT / check["reference"])
+    window = check["window"]
+    mine, theirs = window_means(ours, window), window_means(ref, window)
+    gain_low, ref_gain_low = gain_bound(ours, window), gain_bound(ref, window)
+    learned, ref_learned = bool(gain_low > 0), bool(ref_gain_low > 0)
+    ours_mean, ours_low, ours_high = mean_ci95(mine)
+    ref_mean, ref_low, ref_high = mean_ci95(theirs)
+    ratio = ours_mean / ref_mean if ref_mean else math.inf
+    low, high = check["band"]
+    if not learned and not ref_learned:
+        verdict = INCONCLUSIVE
+    elif not learned:
+        verdict = NOT_LEARNED
+    elif ratio < low:
+        verdict = WORSE
+    elif ratio > high:
+        verdict = BETTER
+    else:
+        verdict = AS_REFERENCE
+    draw_curves(name, check, run, ours, ref, folder)
+    detail = (
+        f"mean return over steps {window[0]:,}-{window[1]:,}: ours {ours_mean:.1f} [{ours_low:.1f}, {ours_high:.1f}] "
+        f"({len(mine)} seeds), reference {ref_mean:.1f} [{ref_low:.1f}, {ref_high:.1f}] ({len(theirs)} seeds); "
+        f"ratio {ratio:.2f} (band {low}-{high}); gain over the first point, lower 95% bound: ours {gain_low:.1f}, "
+        f"reference {ref_gain_low:.1f}"
+    )
+    return {"verdict": verdict, "detail": detail, "ours": ours_mean, "ours_ci95": [ours_low, ours_high],
+            "reference": ref_mean, "reference_ci95": [ref_low, ref_high], "ratio": ratio, "learned": learned,
+            "reference_learned": ref_learned}  # fmt: skip
+
+
+def table_check(check: dict) -> dict:
+    table = pd.read_csv(layout.TABLES / f"{check['table']}.csv", keep_default_na=False)
+    rows = table[table["quantity"] == check["quantity"]]
+    if check["reference"] == "paper":  # the table's own column of the paper's numbers (params.yaml reported)
+        reference = {f"{r.u1},{r.u2}": float(r.paper) for r in rows.itertuples() if r.paper != ""}
+    else:
+        reference = check["reference"]
+    _require(bool(reference), f"checks: {check['table']}", f"no reference numbers for {check['quantity']}")
+    gaps = []
+    for cell, expected in reference.items():
+        u1, u2 = cell.split(",")
+        row = rows[(rows["u1"] == u1) & (rows["u2"] == u2)]
+        _require(len(row) == 1, f"checks: {check['table']}", f"no {check['quantity']} cell ({u1}, {u2})")
+        gaps.append((abs(float(row["mean"].iloc[0]) - expected), cell, float(row["mean"].iloc[0]), expected))
+    worst = max(gaps)
+    verdict = AS_REFERENCE if worst[0] <= check["tolerance"] else DIFFERS
+    detail = (
+        f"{check['quantity']}, mean over seeds per cell: the largest gap to the reference is {worst[0]:.2f} at ({worst[1]}) "
+        f"(ours {worst[2]:.2f}, reference {worst[3]:.2f}; tolerance {check['tolerance']})"
+    )
+    return {"verdict": verdict, "detail": detail, "largest_gap": worst[0], "cells": {c: o for _, c, o, _ in gaps}}
+
+
+def draw_curves(name: str, check: dict, run, ours: pd.DataFrame, ref: pd.DataFrame, folder: Path) -> None:
+    """Our curve and the reference's, mean over seeds with the 95% t-band; the budget in the title."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for label, data, color in ((f"ours ({run.algorithm})", ours, "red"), (check["reference_label"], ref, "black")):
+        rows = [(step, *mean_ci95(group["return"])) for step, group in data.groupby("step")]
+        steps, mean, low, high = (np.array(c, dtype=float) for c in zip(*rows, strict=True))
+        ax.plot(steps, mean, color=color, label=label)
+        ax.fill_between(steps, low, high, color=color, alpha=0.15, linewidth=0)
+    ax.axvspan(*check["window"], color="grey", alpha=0.1, label="compared window")
+    seeds = ours["seed"].nunique()
+    ax.set_title(f"{check['learner']} on {run.task}\nbudget: {seeds} seeds x {run.budget.env_steps:,} env steps", fontsize=10)
+    ax.set(xlabel="Environment steps", ylabel="Return per episode")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = folder / PAPER
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out / f"check_{name}.png", dpi=150)
+    fig.savefig(out / f"check_{name}.pdf", metadata={"CreationDate": None})
+    plt.close(fig)
+
+
+def check_files(checks: dict) -> list[str]:
+    """What the stage writes (evidence/dvc.yaml lists them)."""
+    figures = [(layout.FIGURES / PAPER / f"check_{n}.{e}").as_posix() for n, c in checks.items() if c["kind"] == "curve" for e in ("png", "pdf")]
+    return [(OUT / "checks.json").as_posix(), (OUT / "checks.md").as_posix(), *figures]
+
+
+def markdown(results: dict, checks: dict, runs: dict) -> str:
+    lines = [
+        "# Learning checks",
+        "",
+        "Each learner against an independent reference at a stated budget, with a pass band fixed before the run "
+        "(evidence.yaml `checks`, pipeline/report/learning_checks.py).",
+        "",
+        "| learner | task | budget | reference (source) | result | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, res in results.items():
+        check, run = checks[name], runs[checks[name]["run"]]
+        budget = f"{len(run.seeds)} seeds x {run.budget.env_steps:,} steps"
+        lines.append(f"| {check['learner']} | {run.task} | {budget} | {check['reference_label']} ({check['source']}) | {res['detail']} | **{res['verdict']}** |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    _, runs = load_runs()
+    try:
+        checks = load_checks(runs)
+    except CheckError as err:
+        raise SystemExit(f"learning_checks: {err}") from None
+    results = {}
+    with staging("learning-checks") as folder:
+        for name, check in checks.items():
+            run = runs[check["run"]]
+            try:
+                res = curve_check(name, check, run, folder) if check["kind"] == "curve" else table_check(check)
+            except (OSError, CheckError) as err:
+                res = {"verdict": NO_DATA, "detail": f"missing: {err}"}
+            results[name] = {"learner": check["learner"], "run": run.name, "task": run.task,
+                             "seeds": len(run.seeds), "env_steps": run.budget.env_steps, **res}  # fmt: skip
+        (folder / "checks").mkdir()
+        write_json(folder / "checks" / "checks.json", results)
+        (folder / "checks" / "checks.md").write_text(markdown(results, checks, runs))
+        for staged in sorted((folder / PAPER).iterdir()) if (folder / PAPER).is_dir() else ():
+            publish(staged, layout.FIGURES / PAPER / staged.name)
+        publish(folder / "checks", OUT)
+
+
+if __name__ == "__main__":
+    stopping.run(main)

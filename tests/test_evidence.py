@@ -1,0 +1,205 @@
+"""The evidence instance (evidence/, issue 28): its files are what the root files give, its
+stages are the root pipeline's run from evidence/ with every output in git and each run tied to
+its own task's budget, it is a DVC project of its own (so the default build never retrains
+it), and its learning checks decide as their docstring says."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline.design import dvc_stages, evidence
+from pipeline.design.params import load_runs
+from pipeline.report import learning_checks
+from pipeline.report.claims import load_claims
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def spec() -> dict:
+    return yaml.safe_load((ROOT / "evidence.yaml").read_text())
+
+
+def root_params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_the_derived_files_and_the_instance_dvc_yaml_are_current(monkeypatch):
+    for path, text in evidence.derived_files().items():
+        assert (ROOT / path).read_text() == text, f"{path} is stale: run `python -m pipeline.design.evidence`"
+    monkeypatch.chdir(ROOT / evidence.FOLDER)
+    params, runs = load_runs()
+    assert (ROOT / "evidence/dvc.yaml").read_text() == dvc_stages.render(params, runs), "run `make evidence.yaml`"
+
+
+def test_the_instance_draws_only_what_evidence_yaml_builds_at_its_budgets():
+    derived = evidence.derive_params(root_params(), spec())
+    assert derived["profile"] == "evidence"
+    assert set(derived["figures"]) == set(spec()["builds"]["figures"])
+    assert list(derived["figures"]["iac_fig4"]["panels"]) == ["a", "b"]
+    assert derived["snapshots"]["iac_fig5"]["step"] == {"evidence": [0, 20000, 40000, 60000]}
+    profile = derived["profiles"]["evidence"]
+    assert all(set(b) == set(evidence.BUDGET_KEYS) for b in profile["tasks"].values())
+    # everything else is the root's: one definition of every learner and task
+    for section in ("tasks", "algorithms", "seeds", "evaluation"):
+        assert derived[section] == root_params()[section]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s.update(extra=1), "evidence.yaml: unknown key(s) extra"),
+    (lambda s: s["builds"]["figures"].update(fig99=None), "evidence.yaml builds.figures.fig99: no such entry in params.yaml figures"),
+    (lambda s: s["builds"]["figures"].update(iac_fig4=["z"]), "evidence.yaml builds.figures.iac_fig4: no panel 'z'"),
+    (lambda s: s["profile"]["tasks"].update(matrix_game={"env_steps": 10}), "evidence.yaml profile.tasks.matrix_game: missing curve_interval"),
+])  # fmt: skip
+def test_a_bad_evidence_yaml_stops_in_one_line(change, message):
+    bad = copy.deepcopy(spec())
+    change(bad)
+    with pytest.raises(evidence.EvidenceError) as err:
+        evidence.derive_params(root_params(), bad)
+    assert str(err.value).startswith(message)
+
+
+def test_instance_stages_read_code_one_level_up_keep_outputs_in_git_and_own_budgets(monkeypatch):
+    monkeypatch.chdir(ROOT / evidence.FOLDER)
+    params, runs = load_runs()
+    stages = yaml.safe_load(dvc_stages.render(params, runs))["stages"]
+    for name, stage in stages.items():
+        for dep in stage.get("deps", []):
+            assert not dep.startswith(evidence.CODE_ROOTS), f"{name}: {dep} is not one level up"
+        for out in stage.get("outs", []) + stage.get("metrics", []):
+            assert next(iter(out.values()))["cache"] is False, f"{name}: {out} would live in DVC's cache"
+        assert "frozen" not in stage
+    train = stages["train-iac-iac_predator_prey"]["params"]
+    assert "profiles.${profile}" not in train and "profiles.evidence.tasks.iac_predator_prey" in train
+    assert "snapshots" not in train  # no snapshot keeps this run's policies
+    assert "snapshots.iac_fig5" in stages["train-iac-multi_pendulum_n3"]["params"]
+    assert list(stages)[-2:] == ["learning-checks", "report"]
+    assert "results/checks/checks.json" in stages["report"]["deps"]
+
+
+def test_a_new_task_in_a_later_chunk_leaves_earlier_runs_up_to_date(monkeypatch, tmp_path):
+    """A run's stages depend on its own task's budget: adding a task changes no earlier stage."""
+    monkeypatch.chdir(ROOT / evidence.FOLDER)
+    before = yaml.safe_load(dvc_stages.render(*load_runs()))["stages"]
+    grown = copy.deepcopy(spec())
+    grown["profile"]["tasks"]["cooperative_navigation_n3"] = {"env_steps": 1000, "curve_interval": 500}
+    grown["runs"] = {"maddpg-cooperative_navigation_n3": {"algorithm": "maddpg", "task": "cooperative_navigation_n3"}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(evidence.derive_params(root_params(), grown)))
+    shutil.copy(ROOT / "evidence/checks.yaml", tmp_path / "checks.yaml")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(evidence, "is_instance", lambda: True)
+    after = yaml.safe_load(dvc_stages.render(*load_runs()))["stages"]
+    assert "train-maddpg-cooperative_navigation_n3" in after
+    old = yaml.safe_load((ROOT / "evidence/params.yaml").read_text())
+    new = yaml.safe_load(Path("params.yaml").read_text())
+
+    def value(params: dict, key: str):  # what DVC compares for a params entry
+        for part in key.replace("${profile}", params["profile"]).split("."):
+            params = params[part]
+        return params
+
+    for name, stage in before.items():
+        if name.startswith(("train-", "evaluate-")):
+            assert after[name]["params"] == stage["params"], name
+            for key in stage["params"]:
+                assert value(new, key) == value(old, key), f"{name} would rerun: {key} changed"
+
+
+def test_the_evidence_instance_is_a_dvc_project_of_its_own():
+    """So the root's `dvc repro` and `make repro` never see (nor retrain) its stages."""
+    from dvc.repo import Repo
+
+    assert (ROOT / "evidence/.dvc/config").is_file()
+    with Repo(str(ROOT)) as repo:
+        assert not [s for s in repo.index.stages if "evidence" in Path(s.path).parts]
+    with Repo(str(ROOT / "evidence")) as repo:
+        assert "train-iac-iac_predator_prey" in {s.name for s in repo.index.stages}
+
+
+def test_the_evidence_claims_are_the_roots():
+    claims = yaml.safe_load((ROOT / "claims.yaml").read_text())["claims"]
+    derived = yaml.safe_load((ROOT / "evidence/claims.yaml").read_text())["claims"]
+    assert derived == {cid: claims[cid] for cid in spec()["claims"]}
+    load_claims(yaml.safe_load((ROOT / "evidence/params.yaml").read_text()), ROOT / "evidence/claims.yaml")
+
+
+# ---- learning checks ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def instance(tmp_path, monkeypatch):
+    """A scratch evidence instance: its params, one run's curve, a reference curve."""
+    for name in ("params.yaml", "checks.yaml"):
+        shutil.copy(ROOT / "evidence" / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    _, runs = load_runs()
+    return runs
+
+
+def write_curve(run: str, values_by_seed: dict[int, list[float]], steps: list[int]) -> None:
+    rows = [(step, seed, v) for seed, values in values_by_seed.items() for step, v in zip(steps, values, strict=True)]
+    folder = Path("results/runs") / run
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows, columns=["step", "seed", "return"]).assign(win_rate=float("nan")).to_csv(folder / "curves.csv", index=False)
+
+
+def reference_window_mean() -> float:
+    ref = learning_checks.reference_curves(ROOT / "references/iac_official_predator_prey_20k.json")
+    return float(learning_checks.window_means(ref, [10000, 19000]).mean())
+
+
+@pytest.mark.parametrize("scale, verdict", [
+    (1.0, learning_checks.AS_REFERENCE),
+    (0.3, learning_checks.WORSE),
+    (3.0, learning_checks.BETTER),
+    # the official code's own curve has not measurably learned by 20,000 steps either
+    (0.0, learning_checks.INCONCLUSIVE),
+])  # fmt: skip
+def test_a_curve_check_decides_by_the_band_fixed_before_the_run(instance, scale, verdict):
+    steps = list(range(0, 20001, 1000))
+    level = scale * reference_window_mean()
+    write_curve("iac-iac_predator_prey", {s: [0.0] + [level + s - 1 for _ in steps[1:]] for s in range(3)}, steps)
+    check = learning_checks.load_checks(instance)["iac_official"]
+    result = learning_checks.curve_check("iac_official", check, instance["iac-iac_predator_prey"], Path("."))
+    assert result["verdict"] == verdict
+    assert Path("harness/check_iac_official.png").is_file()
+
+
+def test_a_flat_curve_beside_a_reference_that_learns_does_not_learn(instance, tmp_path):
+    steps = list(range(0, 20001, 1000))
+    reference = {"seeds": {str(s): [[step, 0.0 if step < 5000 else 50.0 + s] for step in steps[1:]] for s in range(3)}}
+    (tmp_path / "learning_reference.json").write_text(json.dumps(reference))
+    write_curve("iac-iac_predator_prey", {s: [0.0] + [float(s) for _ in steps[1:]] for s in range(3)}, steps)
+    check = {**learning_checks.load_checks(instance)["iac_official"], "reference": str(tmp_path / "learning_reference.json")}
+    result = learning_checks.curve_check("iac_official", check, instance["iac-iac_predator_prey"], Path("."))
+    assert result["verdict"] == learning_checks.NOT_LEARNED and result["reference_learned"] and not result["learned"]
+
+
+def test_a_table_check_compares_every_cell_with_the_papers_numbers(instance):
+    cells = [(u1, u2) for u1 in "ABC" for u2 in "ABC"]
+    paper = {c: v for c, v in zip(cells, [-8.06, -8.05, -8.05, -8.05, -0.01, -0.01, -8.05, -0.02, -0.01], strict=True)}
+    table = pd.DataFrame([{"quantity": "Q_tot", "u1": u1, "u2": u2, "mean": paper[u1, u2] + (3.0 if (u1, u2) == ("A", "A") else 0.5),
+                           "paper": paper[u1, u2]} for u1, u2 in cells])  # fmt: skip
+    Path("results/tables").mkdir(parents=True)
+    table.to_csv("results/tables/iac_matrix_game_table2.csv", index=False)
+    check = learning_checks.load_checks(instance)["qmix_matrix"]
+    result = learning_checks.table_check(check)
+    assert result["verdict"] == learning_checks.DIFFERS and result["largest_gap"] == pytest.approx(3.0)
+    assert "at (A,A)" in result["detail"]
+    table["mean"] = table["paper"] + 0.5
+    table.to_csv("results/tables/iac_matrix_game_table2.csv", index=False)
+    assert learning_checks.table_check(check)["verdict"] == learning_checks.AS_REFERENCE
+
+
+def test_a_check_naming_a_run_the_instance_lacks_stops_in_one_line(instance):
+    checks = yaml.safe_load(Path("checks.yaml").read_text())
+    checks["checks"]["iac_official"]["run"] = "iac-nowhere"
+    Path("checks.yaml").write_text(yaml.safe_dump(checks))
+    with pytest.raises(learning_checks.CheckError, match=r"^checks.iac_official.run: no run 'iac-nowhere' in params.yaml$"):
+        learning_checks.load_checks(instance)
