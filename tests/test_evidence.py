@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from pipeline.design import checks as check_spec
 from pipeline.design import dvc_stages, evidence
 from pipeline.design.params import load_runs
 from pipeline.report import learning_checks
@@ -39,10 +40,12 @@ def test_the_derived_files_and_the_instance_dvc_yaml_are_current(monkeypatch):
 
 
 def test_the_instance_draws_only_what_evidence_yaml_builds_at_its_budgets():
-    derived = evidence.derive_params(root_params(), spec())
+    planned = copy.deepcopy(spec())
+    planned["builds"]["figures"] = {"iac_fig4": ["a", "b"]}
+    derived = evidence.derive_params(root_params(), planned)
     assert derived["profile"] == "evidence"
-    assert set(derived["figures"]) == set(spec()["builds"]["figures"])
-    assert list(derived["figures"]["iac_fig4"]["panels"]) == ["a", "b"]
+    assert set(derived["figures"]) == {"iac_fig4"}
+    assert list(derived["figures"]["iac_fig4"]["panels"]) == ["a", "b"]  # its panel c is not drawn
     assert derived["snapshots"]["iac_fig5"]["step"] == {"evidence": [0, 20000, 40000, 60000]}
     profile = derived["profiles"]["evidence"]
     assert all(set(b) == set(evidence.BUDGET_KEYS) for b in profile["tasks"].values())
@@ -89,7 +92,7 @@ def test_a_new_task_in_a_later_chunk_leaves_earlier_runs_up_to_date(monkeypatch,
     before = yaml.safe_load(dvc_stages.render(*load_runs()))["stages"]
     grown = copy.deepcopy(spec())
     grown["profile"]["tasks"]["cooperative_navigation_n3"] = {"env_steps": 1000, "curve_interval": 500}
-    grown["runs"] = {"maddpg-cooperative_navigation_n3": {"algorithm": "maddpg", "task": "cooperative_navigation_n3"}}
+    grown["runs"]["maddpg-cooperative_navigation_n3"] = {"algorithm": "maddpg", "task": "cooperative_navigation_n3"}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(evidence.derive_params(root_params(), grown)))
     shutil.copy(ROOT / "evidence/checks.yaml", tmp_path / "checks.yaml")
     monkeypatch.chdir(tmp_path)
@@ -165,7 +168,7 @@ def test_a_curve_check_decides_by_the_band_fixed_before_the_run(instance, scale,
     steps = list(range(0, 20001, 1000))
     level = scale * reference_window_mean()
     write_curve("iac-iac_predator_prey", {s: [0.0] + [level + s - 1 for _ in steps[1:]] for s in range(3)}, steps)
-    check = learning_checks.load_checks(instance)["iac_official"]
+    check = check_spec.load_checks(instance)["iac_official"]
     result = learning_checks.curve_check("iac_official", check, instance["iac-iac_predator_prey"], Path("."))
     assert result["verdict"] == verdict
     assert Path("harness/check_iac_official.png").is_file()
@@ -176,7 +179,7 @@ def test_a_flat_curve_beside_a_reference_that_learns_does_not_learn(instance, tm
     reference = {"seeds": {str(s): [[step, 0.0 if step < 5000 else 50.0 + s] for step in steps[1:]] for s in range(3)}}
     (tmp_path / "learning_reference.json").write_text(json.dumps(reference))
     write_curve("iac-iac_predator_prey", {s: [0.0] + [float(s) for _ in steps[1:]] for s in range(3)}, steps)
-    check = {**learning_checks.load_checks(instance)["iac_official"], "reference": str(tmp_path / "learning_reference.json")}
+    check = {**check_spec.load_checks(instance)["iac_official"], "reference": str(tmp_path / "learning_reference.json")}
     result = learning_checks.curve_check("iac_official", check, instance["iac-iac_predator_prey"], Path("."))
     assert result["verdict"] == learning_checks.NOT_LEARNED and result["reference_learned"] and not result["learned"]
 
@@ -188,7 +191,7 @@ def test_a_table_check_compares_every_cell_with_the_papers_numbers(instance):
                            "paper": paper[u1, u2]} for u1, u2 in cells])  # fmt: skip
     Path("results/tables").mkdir(parents=True)
     table.to_csv("results/tables/iac_matrix_game_table2.csv", index=False)
-    check = learning_checks.load_checks(instance)["qmix_matrix"]
+    check = check_spec.load_checks(instance)["qmix_matrix"]
     result = learning_checks.table_check(check)
     assert result["verdict"] == learning_checks.DIFFERS and result["largest_gap"] == pytest.approx(3.0)
     assert "at (A,A)" in result["detail"]
@@ -201,5 +204,5 @@ def test_a_check_naming_a_run_the_instance_lacks_stops_in_one_line(instance):
     checks = yaml.safe_load(Path("checks.yaml").read_text())
     checks["checks"]["iac_official"]["run"] = "iac-nowhere"
     Path("checks.yaml").write_text(yaml.safe_dump(checks))
-    with pytest.raises(learning_checks.CheckError, match=r"^checks.iac_official.run: no run 'iac-nowhere' in params.yaml$"):
-        learning_checks.load_checks(instance)
+    with pytest.raises(check_spec.CheckError, match=r"^checks.iac_official.run: no run 'iac-nowhere' in params.yaml$"):
+        check_spec.load_checks(instance)

@@ -197,7 +197,7 @@ def _in_git(outs: list) -> list[dict]:
 def _with_checks(stages: dict, runs: dict) -> dict:
     """The learning checks' stage, before the report (which shows them)."""
     from pipeline.design.code_files import source_files
-    from pipeline.report.learning_checks import CheckError, check_files, load_checks
+    from pipeline.design.checks import CheckError, check_files, load_checks
 
     try:
         checks = load_checks(runs)

@@ -25,12 +25,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from pipeline.design.figure_budget import budget_line  # noqa: E402
 from pipeline.design.params import entry_from_argv, load_runs, run_of  # noqa: E402
 from pipeline.outputs import (
     layout,  # noqa: E402
     stopping,  # noqa: E402
 )
-from pipeline.outputs.figure_files import budget_line, save  # noqa: E402
+from pipeline.outputs.figure_files import save  # noqa: E402
 from pipeline.outputs.staging import publish, staging  # noqa: E402
 from pipeline.statistics.curves import curve_summary  # noqa: E402
 

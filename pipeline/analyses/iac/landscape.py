@@ -31,9 +31,10 @@ from matplotlib.patches import Ellipse  # noqa: E402
 
 import envs  # noqa: E402
 from pipeline.analyses.snapshots import first_evaluation_start, policy_at, publish_drawn  # noqa: E402
+from pipeline.design.figure_budget import budget_line  # noqa: E402
 from pipeline.design.params import entry_from_argv, load_runs, run_of, snapshot_steps  # noqa: E402
 from pipeline.outputs import stopping  # noqa: E402
-from pipeline.outputs.figure_files import budget_line, save  # noqa: E402
+from pipeline.outputs.figure_files import save  # noqa: E402
 from pipeline.outputs.staging import staging  # noqa: E402
 
 GRID = 121  # landscape points per axis (harness choice: 1/6 action unit on Simple World's box)

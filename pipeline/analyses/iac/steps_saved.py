@@ -45,12 +45,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from pipeline.design.figure_budget import budget_line  # noqa: E402
 from pipeline.design.params import COMPARISON_REPORTED, entry_from_argv, load_runs, run_of  # noqa: E402
 from pipeline.outputs import (
     layout,  # noqa: E402
     stopping,  # noqa: E402
 )
-from pipeline.outputs.figure_files import budget_line, save  # noqa: E402
+from pipeline.outputs.figure_files import save  # noqa: E402
 from pipeline.outputs.staging import publish, staging  # noqa: E402
 from pipeline.statistics.curves import first_reach  # noqa: E402
 from pipeline.statistics.intervals import welch_ci95  # noqa: E402
