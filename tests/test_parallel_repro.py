@@ -161,7 +161,9 @@ def test_ctrl_c_ends_the_running_stages_records_what_finished_and_leaves_no_proc
     assert builder.returncode == 130, out
     assert time.monotonic() - stopped_at < 30
     assert "stopping: no new stage starts; ending slow" in out and "stage slow stopped" in out
-    assert out.rstrip().endswith("run the same command to go on")
+    # the builder's last word; on a loaded machine Dask's nanny may still log its workers' shutdown after it
+    _, said, after = out.partition("run the same command to go on")
+    assert said and all("distributed." in line for line in after.strip().splitlines()), out
     assert set(yaml.safe_load((root / "dvc.lock").read_text())["stages"]) == {"quick"}
     assert not (root / "slow.txt").exists() and not (root / "after.txt").exists()
     left = subprocess.run(["pgrep", "-f", "time.sleep\\(120\\)"], capture_output=True, text=True).stdout.split()

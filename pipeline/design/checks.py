@@ -35,7 +35,7 @@ def load_checks(runs: dict, path: Path = CHECKS_FILE) -> dict:
     for name, check in checks.items():
         key = f"checks.{name}"
         _require(isinstance(check, dict) and check.get("kind") in KINDS, f"{key}.kind", f"must be one of {', '.join(KINDS)}")
-        for field in ("learner", "source", *KINDS[check["kind"]]):
+        for field in ("learner", "source", "reference_label", *KINDS[check["kind"]]):
             _require(field in check, key, f"a '{check['kind']}' check needs '{field}'")
         _require(check["run"] in runs, f"{key}.run", f"no run '{check['run']}' in params.yaml")
         if check["kind"] == "curve":

@@ -100,7 +100,7 @@ def curve_check(name: str, check: dict, run, folder: Path) -> dict:
         f"reference {ref_gain_low:.1f}"
     )
     return {"verdict": verdict, "detail": detail, "ours": ours_mean, "ours_ci95": [ours_low, ours_high],
-            "reference": ref_mean, "reference_ci95": [ref_low, ref_high], "ratio": ratio, "learned": learned,
+            "reference_mean": ref_mean, "reference_ci95": [ref_low, ref_high], "ratio": ratio, "learned": learned,
             "reference_learned": ref_learned}  # fmt: skip
 
 
@@ -189,8 +189,9 @@ def main() -> None:
                 res = curve_check(name, check, run, folder) if check["kind"] == "curve" else table_check(check)
             except (OSError, CheckError) as err:
                 res = {"verdict": NO_DATA, "detail": f"missing: {err}"}
-            results[name] = {"learner": check["learner"], "run": run.name, "task": run.task,
-                             "seeds": len(run.seeds), "env_steps": run.budget.env_steps, **res}  # fmt: skip
+            results[name] = {"learner": check["learner"], "run": run.name, "task": run.task, "seeds": len(run.seeds),
+                             "env_steps": run.budget.env_steps, "reference": check["reference_label"],
+                             "source": check["source"], **res}  # fmt: skip
         (folder / "checks").mkdir()
         write_json(folder / "checks" / "checks.json", results)
         (folder / "checks" / "checks.md").write_text(markdown(results, checks, runs))

@@ -209,7 +209,8 @@ def evidence_markdown(learning: dict) -> str:
              "evidence.yaml; `make evidence` rebuilds them).", "",
              "| Learner | Task | Budget | Reference | Ours | Verdict |", "|---|---|---|---|---|---|"]  # fmt: skip
     for name, c in sorted((learning.get("checks") or {}).items()):
-        lines.append(f"| {_md(c['learner'])} | {c['task']} | {c['seeds']} seeds x {c['env_steps']:,} steps | `{name}` | {_md(c['detail'])} | **{c['verdict']}** |")
+        lines.append(f"| {_md(c['learner'])} | {c['task']} | {c['seeds']} seeds x {c['env_steps']:,} steps | "
+                     f"{_md(c['reference'])} ({_md(c['source'])}) | {_md(c['detail'])} | **{c['verdict']}** |")
     claims = (learning.get("claims") or {}).get("claims") or {}
     if claims:
         lines += ["", "Claims at the evidence budgets:", "", "| Claim | Verdict | Budget |", "|---|---|---|"]
