@@ -5,7 +5,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro repro-dvc dry evidence evidence.yaml test benchmark bundle dvc.yaml
+.PHONY: setup repro repro-dvc dry evidence evidence-files test benchmark bundle dvc.yaml
 
 setup: $(VENV)/.installed
 
@@ -28,13 +28,13 @@ dvc.yaml: setup
 # The evidence instance (evidence/, a DVC project of its own: issue 28): runs at budgets where
 # learning shows, planned in evidence.yaml, results committed in git. `make repro` never builds
 # it; `make evidence` builds what changed there (STAGES="train-<run> ..." for some only). Its
-# params.yaml, claims.yaml, checks.yaml and dvc.yaml are derived from the root files.
-evidence.yaml: setup
+# params.yaml, claims.yaml, checks.yaml and dvc.yaml are derived from the root files (make evidence-files).
+evidence-files: setup
 	python -m pipeline.design.evidence
 	cd evidence && python -m pipeline.design.dvc_stages
 
 STAGES ?=
-evidence: evidence.yaml
+evidence: evidence-files
 	cd evidence && python -m pipeline.runtime.parallel_repro --jobs $(JOBS) $(STAGES)
 
 # The fastest correct builder: pipeline/runtime/parallel_repro.py runs DVC's own plan, JOBS stages

@@ -196,7 +196,7 @@ def small_claims(claims: dict) -> dict:
     """claims.yaml cut to what the small design can decide, plus one claim on CN (N=3) and one
     whose runs the small design does not train (`no data yet`)."""
     kept = {k: claims["claims"][k] for k in ("vm3ac_fig6_groups", "iac_matrix_qmix_suboptimal", "iac_matrix_qmixs_optimal")}
-    cn3 = {"paper": "vm3ac", "source": "§6", "shown_in": "cn3_learners", "words": "VM3-AC outperforms the baselines.",
+    cn3 = {"paper": "vm3ac", "source": "§6", "shown_in": "cn3_learners", "words": "VM3-AC outperforms the baselines.", "budget": "paper",
            "test": {"kind": "beats", "algorithms": ["vm3ac"], "baselines": ["maddpg", "ma_ac"], "tasks": ["cooperative_navigation_n3"]}}
     absent = {**cn3, "test": {**cn3["test"], "baselines": ["maven", "si_moa"]}}
     return {"claims": {**kept, "cn3": cn3, "cn3_absent": absent}}

@@ -36,7 +36,7 @@ def test_the_derived_files_and_the_instance_dvc_yaml_are_current(monkeypatch):
         assert (ROOT / path).read_text() == text, f"{path} is stale: run `python -m pipeline.design.evidence`"
     monkeypatch.chdir(ROOT / evidence.FOLDER)
     params, runs = load_runs()
-    assert (ROOT / "evidence/dvc.yaml").read_text() == dvc_stages.render(params, runs), "run `make evidence.yaml`"
+    assert (ROOT / "evidence/dvc.yaml").read_text() == dvc_stages.render(params, runs), "run `make evidence-files`"
 
 
 def test_the_instance_draws_only_what_evidence_yaml_builds_at_its_budgets():

@@ -143,7 +143,9 @@ def test_repro_ends_with_the_report(built):
     claims = verdicts["claims"]
     assert set(claims) == {"vm3ac_fig6_groups", "iac_matrix_qmix_suboptimal", "iac_matrix_qmixs_optimal", "cn3", "cn3_absent"}
     assert claims["cn3_absent"]["verdict"] == "no data yet"
-    assert all(c["verdict"] in ("reproduced", "not reproduced") for k, c in claims.items() if k != "cn3_absent")
+    # the tiny profile trains far below every claim's budget: no verdict, and the budget gap said
+    assert all(c["verdict"] == "not testable at this budget" and c["budget"].startswith("ours ")
+               for k, c in claims.items() if k != "cn3_absent")  # fmt: skip
     assert claims["cn3"]["comparisons"] == 2
     markdown = (root / "results/report/claims.md").read_text()
     assert "missing: run maven-cooperative_navigation_n3, run si_moa-cooperative_navigation_n3" in markdown
