@@ -209,7 +209,7 @@ def _with_checks(stages: dict, runs: dict) -> dict:
     stage = {
         "cmd": "python -m pipeline.report.learning_checks",
         "deps": ["checks.yaml", *dict.fromkeys(read), *references, *source_files("pipeline.report.learning_checks")],
-        "params": ["profile", "profiles", "seeds"],
+        "params": ["profile", "profiles", "seeds", "runs"],  # load_runs: budgets, seeds, declared runs
         "outs": [{f: {"persist": True}} for f in check_files(checks)],
     }
     report = stages.pop("report")
