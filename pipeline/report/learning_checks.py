@@ -158,21 +158,22 @@ def draw_curves(name: str, check: dict, run, ours: pd.DataFrame, ref: pd.DataFra
     plt.close(fig)
 
 
-def markdown(results: dict, checks: dict, runs: dict) -> str:
-    lines = [
-        "# Learning checks",
-        "",
-        "Each learner against an independent reference at a stated budget, with a pass band fixed before the run "
-        "(evidence.yaml `checks`, pipeline/report/learning_checks.py).",
-        "",
-        "| learner | task | budget | reference (source) | result | verdict |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, res in results.items():
-        check, run = checks[name], runs[checks[name]["run"]]
-        budget = f"{len(run.seeds)} seeds x {run.budget.env_steps:,} steps"
-        lines.append(f"| {check['learner']} | {run.task} | {budget} | {check['reference_label']} ({check['source']}) | {res['detail']} | **{res['verdict']}** |")
-    return "\n".join(lines) + "\n"
+def checks_table(results: dict) -> list[str]:
+    """The checks as Markdown table rows (this stage's checks.md and the root report's section)."""
+    def cell(text) -> str:
+        return str(text).replace("|", "\\|").replace("\n", " ")
+
+    rows = ["| Learner | Task | Budget | Reference (source) | Ours | Verdict |", "|---|---|---|---|---|---|"]
+    for _, c in sorted(results.items()):
+        rows.append(f"| {cell(c['learner'])} | {c['task']} | {c['seeds']} seeds x {c['env_steps']:,} steps | "
+                    f"{cell(c['reference'])} ({cell(c['source'])}) | {cell(c['detail'])} | **{c['verdict']}** |")  # fmt: skip
+    return rows
+
+
+def markdown(results: dict) -> str:
+    intro = ("Each learner against an independent reference at a stated budget, with a pass band fixed before the run "
+             "(evidence.yaml `checks`, pipeline/report/learning_checks.py).")  # fmt: skip
+    return "\n".join(["# Learning checks", "", intro, "", *checks_table(results)]) + "\n"
 
 
 def main() -> None:
@@ -194,7 +195,7 @@ def main() -> None:
                              "source": check["source"], **res}  # fmt: skip
         (folder / "checks").mkdir()
         write_json(folder / "checks" / "checks.json", results)
-        (folder / "checks" / "checks.md").write_text(markdown(results, checks, runs))
+        (folder / "checks" / "checks.md").write_text(markdown(results))
         for staged in sorted((folder / PAPER).iterdir()) if (folder / PAPER).is_dir() else ():
             publish(staged, layout.FIGURES / PAPER / staged.name)
         publish(folder / "checks", OUT)

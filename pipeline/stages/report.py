@@ -39,6 +39,7 @@ from pipeline.report.claims import (
     rule,
     verdict,
 )
+from pipeline.report.learning_checks import checks_table
 from pipeline.report.page import artifacts, render_page
 from pipeline.report.page import relative as relative_to_page
 from pipeline.statistics.final_scores import interval_estimates
@@ -207,10 +208,7 @@ def evidence_markdown(learning: dict) -> str:
     lines = ["", "## Learning evidence", "",
              f"Runs at budgets where learning can show (the evidence instance, `{evidence.FOLDER}/`: "
              "evidence.yaml; `make evidence` rebuilds them).", "",
-             "| Learner | Task | Budget | Reference | Ours | Verdict |", "|---|---|---|---|---|---|"]  # fmt: skip
-    for name, c in sorted((learning.get("checks") or {}).items()):
-        lines.append(f"| {_md(c['learner'])} | {c['task']} | {c['seeds']} seeds x {c['env_steps']:,} steps | "
-                     f"{_md(c['reference'])} ({_md(c['source'])}) | {_md(c['detail'])} | **{c['verdict']}** |")
+             *checks_table(learning.get("checks") or {})]  # fmt: skip
     claims = (learning.get("claims") or {}).get("claims") or {}
     if claims:
         lines += ["", "Claims at the evidence budgets:", "", "| Claim | Verdict | Budget |", "|---|---|---|"]
