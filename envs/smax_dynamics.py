@@ -17,8 +17,8 @@ This is the only module that imports JAX and JaxMARL (about 3 s); the environmen
 when first built, so ``import envs`` stays light.
 
 The episode limit is an argument, not a compile-time constant (SMAX's own ``max_steps`` is set
-out of reach), so changing it never recompiles. The step reports deaths; the sparse reward is
-computed from them on the host (``envs.smax_reward``).
+out of reach), so changing it never recompiles. The step reports deaths, from which the host
+computes the sparse reward, and SMAX's own dense reward (``envs.smax_reward``).
 """
 
 from __future__ import annotations
@@ -99,6 +99,7 @@ class Transition(NamedTuple):
     won: jax.Array  # bool: every enemy dead and at least one ally alive
     terminated: jax.Array  # bool: one side (or both) wiped out
     truncated: jax.Array  # bool: the episode limit reached with both sides alive
+    smax_reward: jax.Array  # float32: SMAX's own reward of the allies' team for the step
 
 
 class BatchedTransition(NamedTuple):
@@ -112,6 +113,7 @@ class BatchedTransition(NamedTuple):
     won: jax.Array  # [B]
     terminated: jax.Array  # [B]
     truncated: jax.Array  # [B]
+    smax_reward: jax.Array  # [B]
     key: jax.Array  # [B, 2] key chain, continued through the reset where one happened
     state: object  # batched SMAX state to step next
     obs: jax.Array  # [B, N, obs] observation to act on next
@@ -168,7 +170,7 @@ class SMAXDynamics:
     def _step(self, limit: jax.Array, key: jax.Array, state, actions: jax.Array) -> Transition:
         key, step_key = jax.random.split(key)
         alive_before = state.state.unit_alive
-        obs, state, _, _, _ = self.env.step_env(
+        obs, state, rewards, _, _ = self.env.step_env(
             step_key, state, {a: actions[i] for i, a in enumerate(self.agents)}
         )
         alive = state.state.unit_alive
@@ -189,6 +191,7 @@ class SMAXDynamics:
             terminated,
             # A battle decided on the last step ends for good; only a pure time limit bootstraps.
             (state.state.step >= limit) & ~terminated,
+            rewards[self.agents[0]],  # one team reward, the same for every ally
         )
 
     def _step_or_reset(self, limit, key, state, actions, active) -> BatchedTransition:
@@ -213,6 +216,7 @@ class SMAXDynamics:
             t.won,
             t.terminated,
             t.truncated,
+            t.smax_reward,
             keep(key, pick(first.key, t.key)),
             keep(state, pick(first.state, t.state)),
             pick(first.obs, t.obs),

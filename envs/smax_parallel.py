@@ -10,7 +10,8 @@ or an enemy dies and a time penalty", so a step pays
 ``enemy_death_reward * (enemies that died) - ally_death_penalty * (allies that died)
 - time_penalty (+ win_reward on the winning step)``; deaths are read from the units' alive flags
 before and after the step. Appendix G with the paper's values is not available; ours are
-harness choices (see ``make``).
+harness choices (see ``make``). ``reward="smax"`` gives SMAX's own dense reward instead
+(``envs.smax_reward``): the published SMAC/SMAX results are on a dense reward.
 
 Dead agents follow SMAC: an ally that dies stays in ``agents`` until the episode ends, with a
 zero observation and only the no-op (SMAX's stop action) available, so every agent acts every
@@ -29,7 +30,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from envs.smax_maps import smac_map
-from envs.smax_reward import SparseReward
+from envs.smax_reward import REWARDS, SmaxReward, SparseReward
 from envs.uniform_spaces import UniformSpaces
 
 
@@ -45,7 +46,7 @@ class SparseSMAC(UniformSpaces, ParallelEnv):
         self,
         map_name: str,
         episode_limit: int,
-        reward: SparseReward,
+        reward: SparseReward | SmaxReward,
         walls_cause_death: bool,
     ):
         if episode_limit < 1:
@@ -88,7 +89,7 @@ class SparseSMAC(UniformSpaces, ParallelEnv):
         h = self.dynamics.to_host(t._replace(key=None, state=None))  # the rest stays on device
         self._world_state = h.world_state
         term, trunc, won = bool(h.terminated), bool(h.truncated), bool(h.won)
-        reward = self.reward(int(h.enemy_deaths), int(h.ally_deaths), won)
+        reward = float(self.reward(h))
         agents = self.agents
         infos = self._infos(h.avail)
         if term or trunc:
@@ -126,22 +127,31 @@ def make(
     ally_death_penalty: float = 0.5,
     time_penalty: float = 0.01,  # harness choice: a whole 60-150 step episode costs 0.6-1.5
     win_reward: float = 0.0,  # harness choice: §6 names only deaths and time; 0 = no bonus
+    # "sparse" (VM3-AC §6, the four values above) or "smax": SMAX's own dense reward (JaxMARL's
+    # SMAX baselines; the four values above are then unused)
+    reward: str = "sparse",
     # SMAC (the paper's environment): map edges only block movement. SMAX's own default (True)
     # kills units that walk into a wall, a death SMAC does not have.
     walls_cause_death: bool = False,
 ) -> ParallelEnv:
     """Sparse SMAC on ``map_name``: Discrete actions with masks, SMAX unit-list observations."""
+    check(map_name, episode_limit, reward)
     limit = smac_map(map_name).episode_limit if episode_limit is None else episode_limit
-    reward = SparseReward(enemy_death_reward, ally_death_penalty, time_penalty, win_reward)
-    return SparseSMAC(map_name, limit, reward, walls_cause_death)
+    if reward == "smax":
+        team_reward = SmaxReward()
+    else:
+        team_reward = SparseReward(enemy_death_reward, ally_death_penalty, time_penalty, win_reward)
+    return SparseSMAC(map_name, limit, team_reward, walls_cause_death)
 
 
-def check(map_name: str = "3m", episode_limit: int | None = None, **_) -> None:
+def check(map_name: str = "3m", episode_limit: int | None = None, reward: str = "sparse", **_) -> None:
     """What ``make`` would reject, found without importing JAX."""
     known = smac_map(map_name)  # an unknown map is named here, whatever the limit says
     limit = known.episode_limit if episode_limit is None else episode_limit
     if not isinstance(limit, int) or limit < 1:
         raise ValueError(f"sparse_smac: episode_limit must be >= 1 step, got {limit}")
+    if reward not in REWARDS:
+        raise ValueError(f"sparse_smac: reward must be one of {', '.join(REWARDS)}, got {reward!r}")
 
 
 def episode_limit(map_name: str = "3m", episode_limit: int | None = None, **_) -> int:

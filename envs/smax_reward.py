@@ -1,17 +1,29 @@
-"""Sparse SMAC reward (VM3-AC §6): paid only when a unit dies, plus a time penalty.
+"""SMAC's team reward on SMAX: sparse (VM3-AC §6, the default) or SMAX's own dense reward.
 
-The paper gives the shape ("rewards when an ally or an enemy dies and a time penalty") but its
-values are in an appendix we do not have, so every value is a setting of the task
-(see ``envs.smax_parallel.make`` for the defaults and why).
+Sparse: paid only when a unit dies, plus a time penalty. The paper gives the shape ("rewards
+when an ally or an enemy dies and a time penalty") but its values are in an appendix we do not
+have, so every value is a setting of the task (see ``envs.smax_parallel.make`` for the
+defaults and why).
 
-The reward is computed on the host in float64 from the step's death counts, with the same
-expression for one copy (Python numbers) and for a batch (NumPy arrays), so the ParallelEnv
-and the vectorised batch give bit-identical rewards.
+Dense (``reward: smax``): SMAX's own reward, as JaxMARL's SMAX baselines learn from it (the
+damage-shaped reward published SMAC results use, on SMAX's scale): each step pays the enemy
+health lost, each unit's loss as a fraction of its type's full health, summed and divided by
+the number of enemies, plus 1.0 on the step the battle is won (``SMAX.compute_reward``). A
+whole won battle pays 2.0. It lets the SMAC learners be checked where published results exist
+(issue 28) before they are judged on the sparse maps.
+
+Both are computed on the host in float64 from the step's outputs (``envs.smax_dynamics``), with
+the same expression for one copy (0-d arrays) and for a batch (arrays), so the ParallelEnv and
+the vectorised batch give bit-identical rewards.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
+
+REWARDS = ("sparse", "smax")  # the task setting `reward`
 
 
 @dataclass(frozen=True)
@@ -21,11 +33,19 @@ class SparseReward:
     time_penalty: float  # subtracted on every step
     win: float  # paid once, on the step the last enemy dies while an ally lives
 
-    def __call__(self, enemy_deaths, ally_deaths, won):
-        """Team reward of one step; works elementwise on NumPy arrays."""
+    def __call__(self, step):
+        """Team reward of a step (``smax_dynamics.Transition`` or ``BatchedTransition`` on the
+        host); works elementwise on NumPy arrays."""
         return (
-            self.enemy_death * enemy_deaths
-            - self.ally_death * ally_deaths
+            self.enemy_death * step.enemy_deaths
+            - self.ally_death * step.ally_deaths
             - self.time_penalty
-            + self.win * won
+            + self.win * step.won
         )
+
+
+@dataclass(frozen=True)
+class SmaxReward:
+    def __call__(self, step):
+        """SMAX's own team reward of a step, as float64."""
+        return np.asarray(step.smax_reward, np.float64)

@@ -62,7 +62,7 @@ class SparseSMACBatch:
             idle = {k: np.where(_lanes(on, v), v, 0).astype(v.dtype) for k, v in h._asdict().items() if v is not None}
             h = h._replace(**idle)
         term, trunc = h.terminated, h.truncated
-        shared = np.asarray(self.reward(h.enemy_deaths, h.ally_deaths, h.won), np.float64)
+        shared = np.asarray(self.reward(h), np.float64)
         shared = np.where(on, shared, 0.0)  # an idle copy pays no time penalty
         rewards = np.repeat(shared[:, None], self.spec.n_agents, axis=1)  # SMAC: one team reward
         # The team reward is the mean of the agents' (equal) rewards, as BatchedEnv takes it;

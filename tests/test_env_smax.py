@@ -1,5 +1,5 @@
-"""Sparse SMAC on SMAX (VM3-AC §6): maps and limits, the death-driven reward on constructed
-fights, SMAC's dead-agent convention, one compilation per map, and a vectorised batch that
+"""Sparse SMAC on SMAX (VM3-AC §6): maps and limits, the death-driven reward (and SMAX's own
+dense reward) on constructed fights, SMAC's dead-agent convention, one compilation per map, and a vectorised batch that
 reproduces B separately stepped ParallelEnvs exactly."""
 
 from __future__ import annotations
@@ -122,6 +122,18 @@ def test_last_ally_killed_loses_and_terminates(env_3m):
     assert not info["ally_0"]["battle_won"] and env_3m.agents == []
 
 
+def test_smax_reward_pays_the_enemy_health_lost_and_one_for_the_win():
+    """reward: smax is SMAX's own reward: each enemy's health lost as a fraction of its full
+    health, over the 3 enemies; 1.0 more on the winning step; nothing for deaths or time."""
+    env = make(map_name="3m", reward="smax")
+    rew, term, _, _ = _duel_step(env, [FULL] * 6, ATTACK_0)
+    assert rew == pytest.approx(9 / 45 / 3) and not term  # one marine shot: 9 of 45
+    assert _duel_step(env, [FULL] * 6, STOP)[0] == 0.0  # being shot pays nothing
+    assert _duel_step(env, [FULL] * 3 + [1.0] + [FULL] * 2, ATTACK_0)[0] == pytest.approx(1 / 45 / 3)
+    rew, term, _, info = _duel_step(env, [FULL] * 3 + [1.0, 0.0, 0.0], ATTACK_0)
+    assert rew == pytest.approx(1 / 45 / 3 + 1.0) and term and info["ally_0"]["battle_won"]
+
+
 @pytest.mark.parametrize("map_name", MAPS)
 def test_episode_is_truncated_at_the_smac_limit(map_name):
     env = make(map_name=map_name)
@@ -151,6 +163,7 @@ def test_short_limit_ends_the_episode_after_that_many_steps():
         # params.yaml's SMAC tasks give their limit: the map is still checked
         ({"map_name": "4m", "episode_limit": 60}, "unknown map '4m'"),
         ({"episode_limit": 0}, "got 0"),
+        ({"reward": "dense"}, "reward must be one of sparse, smax, got 'dense'"),
     ],
 )
 def test_bad_settings_raise_one_line(kwargs, words):
@@ -208,11 +221,12 @@ def _assert_same(a, b):
 
 
 @pytest.mark.parametrize(
-    "map_name,limit,steps", [("3m", 7, 30), ("2s3z", 9, 30), ("3s_vs_3z", None, 90)]
+    "map_name,limit,steps,reward",
+    [("3m", 7, 30, "sparse"), ("2s3z", 9, 30, "sparse"), ("3s_vs_3z", None, 90, "sparse"), ("3s_vs_3z", None, 90, "smax")],
 )
-def test_vectorised_batch_equals_batched_parallel_envs(map_name, limit, steps):
+def test_vectorised_batch_equals_batched_parallel_envs(map_name, limit, steps, reward):
     """Short limits force truncations; 3s_vs_3z at its own limit also sees battles end."""
-    kwargs = {"map_name": map_name, "episode_limit": limit}
+    kwargs = {"map_name": map_name, "episode_limit": limit, "reward": reward}
     fast = envs.make_batched("sparse_smac", len(SEEDS), **kwargs)
     assert isinstance(fast, SparseSMACBatch)
     ref = _reference(len(SEEDS), **kwargs)

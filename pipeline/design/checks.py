@@ -14,6 +14,7 @@ from pipeline.outputs import layout
 CHECKS_FILE = Path("checks.yaml")
 OUT = layout.RESULTS / "checks"
 PAPER = "harness"  # figures/harness/: the checks are in neither paper
+METRICS = ("return", "win_rate")  # curves.csv columns a curve check can compare
 KINDS = {"curve": ("run", "reference", "window", "band"), "table": ("run", "table", "quantity", "reference", "tolerance")}
 
 
@@ -42,6 +43,7 @@ def load_checks(runs: dict, path: Path = CHECKS_FILE) -> dict:
             _require(len(check["window"]) == 2 and check["window"][0] <= check["window"][1], f"{key}.window", "must be [first step, last step]")
             _require(len(check["band"]) == 2 and 0 < check["band"][0] <= 1 <= check["band"][1], f"{key}.band", "must be [low <= 1, high >= 1] ratios")
             _require((ROOT / check["reference"]).is_file(), f"{key}.reference", f"no file {check['reference']}")
+            _require(check.get("metric", "return") in METRICS, f"{key}.metric", f"must be one of {', '.join(METRICS)}")
     return checks
 
 

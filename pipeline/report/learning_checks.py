@@ -8,7 +8,8 @@ the instance, a reference (data under references/ or numbers stated with their s
 another project's code) and a pass band fixed before the run. Kinds:
 
 - ``curve``: the run's learning curve against the reference's per-seed curve over a window of
-  steps both have. Per seed, the mean return over the window; ``learned``: the 95% t-interval
+  steps both have, on the curve's ``metric`` (``return``, the default, or ``win_rate`` where the
+  reference is on another simulator or reward scale). Per seed, the mean over the window; ``learned``: the 95% t-interval
   over seeds of (window mean - the curve's first point) lies above 0, for ours and for the
   reference alike; ``ratio``: our mean over seeds / the reference's. Verdict: ``learns as the
   reference`` (learned, ratio within ``band``), ``learns, worse than the reference`` / ``learns,
@@ -52,27 +53,36 @@ INCONCLUSIVE = "neither learns measurably at this budget"  # ours nor the refere
 
 
 def reference_curves(path: Path) -> pd.DataFrame:
-    """A reference file's per-seed curve as rows of step, seed, return."""
+    """A reference file's per-seed curve as rows of step, seed, value."""
     data = json.loads(path.read_text())
     rows = [(step, seed, value) for seed, points in data["seeds"].items() for step, value in points]
-    return pd.DataFrame(rows, columns=["step", "seed", "return"])
+    return pd.DataFrame(rows, columns=["step", "seed", "value"])
+
+
+def our_curves(run, metric: str) -> pd.DataFrame:
+    """The run's curves.csv as rows of step, seed, value (the check's metric)."""
+    curves = pd.read_csv(layout.run_dir(run.name) / "curves.csv")
+    if metric not in curves.columns:
+        raise CheckError(f"checks: {run.name} has no curve of '{metric}' (it has {', '.join(curves.columns[2:])})")
+    return curves[["step", "seed", metric]].rename(columns={metric: "value"})
 
 
 def window_means(curves: pd.DataFrame, window) -> np.ndarray:
     inside = curves[(curves["step"] >= window[0]) & (curves["step"] <= window[1])]
-    return inside.groupby("seed")["return"].mean().to_numpy()
+    return inside.groupby("seed")["value"].mean().to_numpy()
 
 
 def gain_bound(curves: pd.DataFrame, window) -> float:
     """The lower 95% t-bound over seeds of (window mean - the curve's first point): above 0, the
     curve has measurably learned by the window."""
-    first = curves[curves["step"] == curves["step"].min()].set_index("seed")["return"].sort_index()
-    means = curves[(curves["step"] >= window[0]) & (curves["step"] <= window[1])].groupby("seed")["return"].mean().sort_index()
+    first = curves[curves["step"] == curves["step"].min()].set_index("seed")["value"].sort_index()
+    means = curves[(curves["step"] >= window[0]) & (curves["step"] <= window[1])].groupby("seed")["value"].mean().sort_index()
     return mean_ci95((means - first).to_numpy())[1]
 
 
 def curve_check(name: str, check: dict, run, folder: Path) -> dict:
-    ours = pd.read_csv(layout.run_dir(run.name) / "curves.csv")
+    metric = check.get("metric", "return")
+    ours = our_curves(run, metric)
     ref = reference_curves(ROOT / check["reference"])
     window = check["window"]
     mine, theirs = window_means(ours, window), window_means(ref, window)
@@ -93,11 +103,12 @@ def curve_check(name: str, check: dict, run, folder: Path) -> dict:
     else:
         verdict = AS_REFERENCE
     draw_curves(name, check, run, ours, ref, folder)
+    f = ".2f" if metric == "win_rate" else ".1f"  # a rate in [0, 1] needs two decimals
     detail = (
-        f"mean return over steps {window[0]:,}-{window[1]:,}: ours {ours_mean:.1f} [{ours_low:.1f}, {ours_high:.1f}] "
-        f"({len(mine)} seeds), reference {ref_mean:.1f} [{ref_low:.1f}, {ref_high:.1f}] ({len(theirs)} seeds); "
-        f"ratio {ratio:.2f} (band {low}-{high}); gain over the first point, lower 95% bound: ours {gain_low:.1f}, "
-        f"reference {ref_gain_low:.1f}"
+        f"mean {metric.replace('_', ' ')} over steps {window[0]:,}-{window[1]:,}: ours {ours_mean:{f}} [{ours_low:{f}}, {ours_high:{f}}] "
+        f"({len(mine)} seeds), reference {ref_mean:{f}} [{ref_low:{f}}, {ref_high:{f}}] ({len(theirs)} seeds); "
+        f"ratio {ratio:.2f} (band {low}-{high}); gain over the first point, lower 95% bound: ours {gain_low:{f}}, "
+        f"reference {ref_gain_low:{f}}"
     )
     return {"verdict": verdict, "detail": detail, "ours": ours_mean, "ours_ci95": [ours_low, ours_high],
             "reference_mean": ref_mean, "reference_ci95": [ref_low, ref_high], "ratio": ratio, "learned": learned,
@@ -141,14 +152,15 @@ def draw_curves(name: str, check: dict, run, ours: pd.DataFrame, ref: pd.DataFra
     """Our curve and the reference's, mean over seeds with the 95% t-band; the budget in the title."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for label, data, color in ((f"ours ({run.algorithm})", ours, "red"), (check["reference_label"], ref, "black")):
-        rows = [(step, *mean_ci95(group["return"])) for step, group in data.groupby("step")]
+        rows = [(step, *mean_ci95(group["value"])) for step, group in data.groupby("step")]
         steps, mean, low, high = (np.array(c, dtype=float) for c in zip(*rows, strict=True))
         ax.plot(steps, mean, color=color, label=label)
         ax.fill_between(steps, low, high, color=color, alpha=0.15, linewidth=0)
     ax.axvspan(*check["window"], color="grey", alpha=0.1, label="compared window")
     seeds = ours["seed"].nunique()
     ax.set_title(f"{check['learner']} on {run.task}\nbudget: {seeds} seeds x {run.budget.env_steps:,} env steps", fontsize=10)
-    ax.set(xlabel="Environment steps", ylabel="Return per episode")
+    ylabel = {"return": "Return per episode", "win_rate": "Win rate"}.get(check.get("metric", "return"), check.get("metric"))
+    ax.set(xlabel="Environment steps", ylabel=ylabel)
     ax.legend(fontsize=8)
     fig.tight_layout()
     out = folder / PAPER
