@@ -130,21 +130,29 @@ def make(
     # "sparse" (VM3-AC §6, the four values above) or "smax": SMAX's own dense reward (JaxMARL's
     # SMAX baselines; the four values above are then unused)
     reward: str = "sparse",
+    # "smax" only: a factor on SMAX's reward (JaxMARL's SMAX Q-learning baselines: 10, SMAC's scale)
+    smax_reward_scale: float = 1.0,
     # SMAC (the paper's environment): map edges only block movement. SMAX's own default (True)
     # kills units that walk into a wall, a death SMAC does not have.
     walls_cause_death: bool = False,
 ) -> ParallelEnv:
     """Sparse SMAC on ``map_name``: Discrete actions with masks, SMAX unit-list observations."""
-    check(map_name, episode_limit, reward)
+    check(map_name, episode_limit, reward, smax_reward_scale)
     limit = smac_map(map_name).episode_limit if episode_limit is None else episode_limit
     if reward == "smax":
-        team_reward = SmaxReward()
+        team_reward = SmaxReward(smax_reward_scale)
     else:
         team_reward = SparseReward(enemy_death_reward, ally_death_penalty, time_penalty, win_reward)
     return SparseSMAC(map_name, limit, team_reward, walls_cause_death)
 
 
-def check(map_name: str = "3m", episode_limit: int | None = None, reward: str = "sparse", **_) -> None:
+def check(
+    map_name: str = "3m",
+    episode_limit: int | None = None,
+    reward: str = "sparse",
+    smax_reward_scale: float = 1.0,
+    **_,
+) -> None:
     """What ``make`` would reject, found without importing JAX."""
     known = smac_map(map_name)  # an unknown map is named here, whatever the limit says
     limit = known.episode_limit if episode_limit is None else episode_limit
@@ -152,6 +160,9 @@ def check(map_name: str = "3m", episode_limit: int | None = None, reward: str = 
         raise ValueError(f"sparse_smac: episode_limit must be >= 1 step, got {limit}")
     if reward not in REWARDS:
         raise ValueError(f"sparse_smac: reward must be one of {', '.join(REWARDS)}, got {reward!r}")
+    scale = smax_reward_scale
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
+        raise ValueError(f"sparse_smac: smax_reward_scale must be a number > 0, got {scale!r}")
 
 
 def episode_limit(map_name: str = "3m", episode_limit: int | None = None, **_) -> int:

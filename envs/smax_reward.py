@@ -10,7 +10,9 @@ damage-shaped reward published SMAC results use, on SMAX's scale): each step pay
 health lost, each unit's loss as a fraction of its type's full health, summed and divided by
 the number of enemies, plus 1.0 on the step the battle is won (``SMAX.compute_reward``). A
 whole won battle pays 2.0. It lets the SMAC learners be checked where published results exist
-(issue 28) before they are judged on the sparse maps.
+(issue 28) before they are judged on the sparse maps. ``scale`` multiplies it: JaxMARL's SMAX
+Q-learning baselines use 10 ("REW_SCALE: 10, scale the reward to the original scale of SMAC",
+whose returns are normalised to 20; FLAIROx/JaxMARL ``baselines/QLearning/config/alg/ql_rnn_smax.yaml``).
 
 Both are computed on the host in float64 from the step's outputs (``envs.smax_dynamics``), with
 the same expression for one copy (0-d arrays) and for a batch (arrays), so the ParallelEnv and
@@ -46,6 +48,8 @@ class SparseReward:
 
 @dataclass(frozen=True)
 class SmaxReward:
+    scale: float = 1.0  # 1: SMAX's own scale; 1.0 * x is x exactly, so scale 1 is the plain reward
+
     def __call__(self, step):
-        """SMAX's own team reward of a step, as float64."""
-        return np.asarray(step.smax_reward, np.float64)
+        """SMAX's own team reward of a step, times ``scale``, as float64."""
+        return self.scale * np.asarray(step.smax_reward, np.float64)

@@ -132,6 +132,8 @@ def test_smax_reward_pays_the_enemy_health_lost_and_one_for_the_win():
     assert _duel_step(env, [FULL] * 3 + [1.0] + [FULL] * 2, ATTACK_0)[0] == pytest.approx(1 / 45 / 3)
     rew, term, _, info = _duel_step(env, [FULL] * 3 + [1.0, 0.0, 0.0], ATTACK_0)
     assert rew == pytest.approx(1 / 45 / 3 + 1.0) and term and info["ally_0"]["battle_won"]
+    scaled = make(map_name="3m", reward="smax", smax_reward_scale=10.0)  # JaxMARL's REW_SCALE
+    assert _duel_step(scaled, [FULL] * 6, ATTACK_0)[0] == pytest.approx(10 * 9 / 45 / 3)
 
 
 @pytest.mark.parametrize("map_name", MAPS)
@@ -164,6 +166,7 @@ def test_short_limit_ends_the_episode_after_that_many_steps():
         ({"map_name": "4m", "episode_limit": 60}, "unknown map '4m'"),
         ({"episode_limit": 0}, "got 0"),
         ({"reward": "dense"}, "reward must be one of sparse, smax, got 'dense'"),
+        ({"reward": "smax", "smax_reward_scale": 0}, "smax_reward_scale must be a number > 0, got 0"),
     ],
 )
 def test_bad_settings_raise_one_line(kwargs, words):
