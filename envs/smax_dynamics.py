@@ -142,10 +142,34 @@ class SMAXDynamics:
         self.n_actions = int(self.env.num_ally_actions)
         # SMAX's "stop" action: always available, the only one a dead unit has (SMAC's no-op).
         self.noop = self.env.num_movement_actions - 1
+        self._smax = getattr(self.env, "_env", self.env)  # the SMAX under the heuristic enemy
+        self.n_units = self.env.num_allies + self.env.num_enemies
+        self._cooldowns = np.asarray(self._smax.unit_type_weapon_cooldowns, np.float32)
         self.reset = jax.jit(self._reset)
         self.step = jax.jit(self._step)
         self.batched_reset = jax.jit(jax.vmap(self._reset))
         self.batched_step = jax.jit(jax.vmap(self._step_or_reset, in_axes=(None, 0, 0, 0, 0)))
+
+    def smac_state(self, world_state: np.ndarray) -> np.ndarray:
+        """SMAX's world state ``[..., state]`` on SMAC's scale (``StarCraft2Env.get_state``):
+        each living unit's position relative to the map's centre over the map's size (SMAX gives
+        raw positions, 0 to 32) and its weapon cooldown over its type's full cooldown (SMAX: in
+        seconds); health is already a fraction. Dead units stay all zeros, as in both. The
+        trailing unit types (integers; SMAC has only the one-hot) are divided by the number of
+        types. The layout and the size are SMAX's. Host-side NumPy, elementwise, so one copy
+        and a batch give the same bits."""
+        smax = self._smax
+        n, width = self.n_units, len(smax.own_features)
+        units = world_state[..., : n * width].reshape(*world_state.shape[:-1], n, width).copy()
+        alive = units[..., 0] > 0  # SMAX zeroes a dead unit's features, health first
+        types = units[..., 4:].argmax(-1)  # the unit-type one-hot follows the 4 numbers
+        size = np.float32(smax.map_width), np.float32(smax.map_height)
+        for k, extent in ((1, size[0]), (2, size[1])):
+            units[..., k] = np.where(alive, (units[..., k] - extent / 2) / extent, 0)
+        units[..., 3] = np.where(alive, units[..., 3] / self._cooldowns[types], 0)
+        tail = world_state[..., n * width :].copy()
+        tail[..., n:] = tail[..., n:] / np.float32(smax.unit_type_bits)  # unit types after teams
+        return np.concatenate([units.reshape(*world_state.shape[:-1], n * width), tail], -1)
 
     @staticmethod
     def seed_key(seed: int) -> jax.Array:

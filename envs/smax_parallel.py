@@ -33,6 +33,8 @@ from envs.smax_maps import smac_map
 from envs.smax_reward import REWARDS, SmaxReward, SparseReward
 from envs.uniform_spaces import UniformSpaces
 
+WORLD_STATES = ("smac", "smax")  # the task setting `world_state`
+
 
 class SparseSMAC(UniformSpaces, ParallelEnv):
     metadata = {
@@ -48,6 +50,7 @@ class SparseSMAC(UniformSpaces, ParallelEnv):
         episode_limit: int,
         reward: SparseReward | SmaxReward,
         walls_cause_death: bool,
+        world_state: str = "smac",
     ):
         if episode_limit < 1:
             raise ValueError(f"sparse_smac: episode_limit must be >= 1 step, got {episode_limit}")
@@ -55,6 +58,7 @@ class SparseSMAC(UniformSpaces, ParallelEnv):
         from envs.smax_dynamics import dynamics  # JAX and JaxMARL load with the first SMAX env
 
         self.map_name, self.episode_limit, self.reward = map_name, episode_limit, reward
+        self.world_state = world_state
         self.dynamics = dynamics(map_name, walls_cause_death)
         self._limit = np.int32(episode_limit)
         self.possible_agents = list(self.dynamics.agents)
@@ -74,7 +78,7 @@ class SparseSMAC(UniformSpaces, ParallelEnv):
         first = self.dynamics.reset(self._key)
         self._key, self.smax_state = first.key, first.state
         h = self.dynamics.to_host(first._replace(key=None, state=None))
-        self._world_state = h.world_state
+        self._world_state = self.host_state(h.world_state)
         self.agents = self.possible_agents[:]
         return self._per_agent(h.obs), self._infos(h.avail)
 
@@ -87,7 +91,7 @@ class SparseSMAC(UniformSpaces, ParallelEnv):
         t = self.dynamics.step(self._limit, self._key, self.smax_state, chosen)
         self._key, self.smax_state = t.key, t.state
         h = self.dynamics.to_host(t._replace(key=None, state=None))  # the rest stays on device
-        self._world_state = h.world_state
+        self._world_state = self.host_state(h.world_state)
         term, trunc, won = bool(h.terminated), bool(h.truncated), bool(h.won)
         reward = float(self.reward(h))
         agents = self.agents
@@ -103,6 +107,10 @@ class SparseSMAC(UniformSpaces, ParallelEnv):
             {a: trunc for a in agents},
             {a: infos[a] for a in agents},
         )
+
+    def host_state(self, world_state: np.ndarray) -> np.ndarray:
+        """The world state as the task's ``world_state`` setting gives it (``smac``: SMAC's scale)."""
+        return self.dynamics.smac_state(world_state) if self.world_state == "smac" else world_state
 
     def _per_agent(self, obs: np.ndarray) -> dict:
         return {a: obs[i] for i, a in enumerate(self.possible_agents)}
@@ -132,18 +140,22 @@ def make(
     reward: str = "sparse",
     # "smax" only: a factor on SMAX's reward (JaxMARL's SMAX Q-learning baselines: 10, SMAC's scale)
     smax_reward_scale: float = 1.0,
+    # "smac" (default): the world state (the critics' and mixers' input) on SMAC's scale, as the
+    # papers' SMAC gives it (positions over the map's size, cooldowns over their maximum); "smax":
+    # SMAX's own, raw positions up to 32 (envs.smax_dynamics.SMAXDynamics.smac_state)
+    world_state: str = "smac",
     # SMAC (the paper's environment): map edges only block movement. SMAX's own default (True)
     # kills units that walk into a wall, a death SMAC does not have.
     walls_cause_death: bool = False,
 ) -> ParallelEnv:
     """Sparse SMAC on ``map_name``: Discrete actions with masks, SMAX unit-list observations."""
-    check(map_name, episode_limit, reward, smax_reward_scale)
+    check(map_name, episode_limit, reward=reward, smax_reward_scale=smax_reward_scale, world_state=world_state)
     limit = smac_map(map_name).episode_limit if episode_limit is None else episode_limit
     if reward == "smax":
         team_reward = SmaxReward(smax_reward_scale)
     else:
         team_reward = SparseReward(enemy_death_reward, ally_death_penalty, time_penalty, win_reward)
-    return SparseSMAC(map_name, limit, team_reward, walls_cause_death)
+    return SparseSMAC(map_name, limit, team_reward, walls_cause_death, world_state)
 
 
 def check(
@@ -151,6 +163,7 @@ def check(
     episode_limit: int | None = None,
     reward: str = "sparse",
     smax_reward_scale: float = 1.0,
+    world_state: str = "smac",
     **_,
 ) -> None:
     """What ``make`` would reject, found without importing JAX."""
@@ -163,6 +176,8 @@ def check(
     scale = smax_reward_scale
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
         raise ValueError(f"sparse_smac: smax_reward_scale must be a number > 0, got {scale!r}")
+    if world_state not in WORLD_STATES:
+        raise ValueError(f"sparse_smac: world_state must be one of {', '.join(WORLD_STATES)}, got {world_state!r}")
 
 
 def episode_limit(map_name: str = "3m", episode_limit: int | None = None, **_) -> int:

@@ -25,6 +25,7 @@ class SparseSMACBatch:
             raise ValueError(f"batched wrapper: n_copies must be >= 1, got {n_copies}")
         template = make(**kwargs)  # builds nothing heavy: validates kwargs, names the spaces
         self.reward = template.reward
+        self.host_state = template.host_state
         self.dynamics = template.dynamics
         self.spec = spec_of(template, template.episode_limit)
         self.agents = list(template.possible_agents)
@@ -47,7 +48,7 @@ class SparseSMACBatch:
         self._keys, self._smax_states = first.key, first.state
         self._returns[:] = 0.0
         h = self.dynamics.to_host(first._replace(key=None, state=None))
-        return h.obs, h.world_state, h.avail.astype(np.float32)
+        return h.obs, self.host_state(h.world_state), h.avail.astype(np.float32)
 
     def step(self, actions: np.ndarray, active: np.ndarray | None = None) -> Step:
         """Step every copy with discrete actions[b, n]; copies outside ``active`` (``[B]``
@@ -58,6 +59,7 @@ class SparseSMACBatch:
         t = self.dynamics.batched_step(self._limit, self._keys, self._smax_states, actions, on)
         self._keys, self._smax_states = t.key, t.state
         h = self.dynamics.to_host(t._replace(key=None, state=None))
+        h = h._replace(world_state=self.host_state(h.world_state), next_world_state=self.host_state(h.next_world_state))
         if not on.all():  # what the idle copies' lanes computed is discarded
             idle = {k: np.where(_lanes(on, v), v, 0).astype(v.dtype) for k, v in h._asdict().items() if v is not None}
             h = h._replace(**idle)

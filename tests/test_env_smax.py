@@ -29,7 +29,7 @@ ATTACK_0 = 5  # attack enemy 0
 )
 def test_maps_have_smac_units_and_limits(map_name, limit, allies, n_actions, unit_types):
     assert TASKS["sparse_smac"].episode_limit(map_name=map_name) == limit
-    env = make(map_name=map_name)
+    env = make(map_name=map_name, world_state="smax")  # SMAX's own state: unit types as integers
     assert env.episode_limit == limit
     assert env.possible_agents == [f"ally_{i}" for i in range(allies)]
     assert all(env.action_space(a).n == n_actions for a in env.possible_agents)
@@ -122,6 +122,26 @@ def test_last_ally_killed_loses_and_terminates(env_3m):
     assert not info["ally_0"]["battle_won"] and env_3m.agents == []
 
 
+def test_the_world_state_is_on_smacs_scale():
+    """world_state: smac (the default) is SMAC's get_state scale: positions relative to the map's
+    centre over its size, cooldowns over the type's full cooldown, dead units zeros; smax keeps
+    SMAX's raw numbers. Health (a fraction) and the layout are the same in both."""
+    raw, smac = make(map_name="3m", world_state="smax"), make(map_name="3m")
+    for env in (raw, smac):
+        env.reset(seed=0)
+        _set(env, positions=DUEL, health=[FULL] * 5 + [0.0])  # enemy 2 dead
+        env.step({"ally_0": ATTACK_0, "ally_1": STOP, "ally_2": STOP})  # the duellists fire, allies stay
+    r, s = raw.state(), smac.state()
+    units_r, units_s = r[:60].reshape(6, 10), s[:60].reshape(6, 10)
+    assert units_r[0, 1:3].tolist() == [16, 16] and units_s[0, 1:3].tolist() == [0, 0]  # the centre
+    assert units_s[1, 1:3].tolist() == [(4 - 16) / 32, 0]
+    assert not units_s[5].any() and not units_r[5].any()
+    assert np.array_equal(units_s[:, 0], units_r[:, 0]) and np.array_equal(units_s[:, 4:], units_r[:, 4:])
+    assert np.abs(s).max() <= 1 and np.abs(r).max() > 16  # SMAX's raw positions reach 32
+    assert 0 < units_s[0, 3] <= 1 and units_s[0, 3] == units_r[0, 3] / np.float32(0.61)  # a marine's 0.61 s
+    assert s[-6:].tolist() == [0.0] * 6  # marines are type 0 either way
+
+
 def test_smax_reward_pays_the_enemy_health_lost_and_one_for_the_win():
     """reward: smax is SMAX's own reward: each enemy's health lost as a fraction of its full
     health, over the 3 enemies; 1.0 more on the winning step; nothing for deaths or time."""
@@ -167,6 +187,7 @@ def test_short_limit_ends_the_episode_after_that_many_steps():
         ({"episode_limit": 0}, "got 0"),
         ({"reward": "dense"}, "reward must be one of sparse, smax, got 'dense'"),
         ({"reward": "smax", "smax_reward_scale": 0}, "smax_reward_scale must be a number > 0, got 0"),
+        ({"world_state": "raw"}, "world_state must be one of smac, smax, got 'raw'"),
     ],
 )
 def test_bad_settings_raise_one_line(kwargs, words):
@@ -228,8 +249,11 @@ def _assert_same(a, b):
     [("3m", 7, 30, "sparse"), ("2s3z", 9, 30, "sparse"), ("3s_vs_3z", None, 90, "sparse"), ("3s_vs_3z", None, 90, "smax")],
 )
 def test_vectorised_batch_equals_batched_parallel_envs(map_name, limit, steps, reward):
-    """Short limits force truncations; 3s_vs_3z at its own limit also sees battles end."""
+    """Short limits force truncations; 3s_vs_3z at its own limit also sees battles end. The
+    SMAX-reward case also takes SMAX's raw world state."""
     kwargs = {"map_name": map_name, "episode_limit": limit, "reward": reward}
+    if reward == "smax":
+        kwargs["world_state"] = "smax"
     fast = envs.make_batched("sparse_smac", len(SEEDS), **kwargs)
     assert isinstance(fast, SparseSMACBatch)
     ref = _reference(len(SEEDS), **kwargs)
