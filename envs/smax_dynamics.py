@@ -153,8 +153,8 @@ class SMAXDynamics:
     def smac_state(self, world_state: np.ndarray) -> np.ndarray:
         """SMAX's world state ``[..., state]`` on SMAC's scale (``StarCraft2Env.get_state``):
         each living unit's position relative to the map's centre over the map's size (SMAX gives
-        raw positions, 0 to 32) and its weapon cooldown over its type's full cooldown (SMAX: in
-        seconds); health is already a fraction. Dead units stay all zeros, as in both. The
+        raw positions, 0 to 32) and its weapon cooldown over its type's full cooldown, within
+        [0, 1] (SMAX: seconds, unbounded below); health is already a fraction. Dead units stay all zeros, as in both. The
         trailing unit types (integers; SMAC has only the one-hot) are divided by the number of
         types. The layout and the size are SMAX's. Host-side NumPy, elementwise, so one copy
         and a batch give the same bits."""
@@ -166,7 +166,10 @@ class SMAXDynamics:
         size = np.float32(smax.map_width), np.float32(smax.map_height)
         for k, extent in ((1, size[0]), (2, size[1])):
             units[..., k] = np.where(alive, (units[..., k] - extent / 2) / extent, 0)
-        units[..., 3] = np.where(alive, units[..., 3] / self._cooldowns[types], 0)
+        # SMAX's cooldown keeps falling below 0 while a unit does not fire (down to -30 in an
+        # episode) and a shot sets it up to 2 sub-steps above the type's; SMAC's runs from 1 to 0
+        cooldown = np.clip(units[..., 3] / self._cooldowns[types], 0, 1)
+        units[..., 3] = np.where(alive, cooldown, 0)
         tail = world_state[..., n * width :].copy()
         tail[..., n:] = tail[..., n:] / np.float32(smax.unit_type_bits)  # unit types after teams
         return np.concatenate([units.reshape(*world_state.shape[:-1], n * width), tail], -1)

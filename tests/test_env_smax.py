@@ -140,6 +140,11 @@ def test_the_world_state_is_on_smacs_scale():
     assert np.abs(s).max() <= 1 and np.abs(r).max() > 16  # SMAX's raw positions reach 32
     assert 0 < units_s[0, 3] <= 1 and units_s[0, 3] == units_r[0, 3] / np.float32(0.61)  # a marine's 0.61 s
     assert s[-6:].tolist() == [0.0] * 6  # marines are type 0 either way
+    for _ in range(30):  # nobody fires: SMAX's cooldowns fall below 0, SMAC's stop at 0
+        for env in (raw, smac):
+            env.step({a: STOP for a in env.agents})
+    assert raw.state()[13] < -1 and smac.state()[13] == 0.0  # ally 1 never fired
+    assert np.abs(smac.state()).max() <= 1
 
 
 def test_smax_reward_pays_the_enemy_health_lost_and_one_for_the_win():
