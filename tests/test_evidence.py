@@ -185,23 +185,23 @@ def test_a_flat_curve_beside_a_reference_that_learns_does_not_learn(instance, tm
 
 
 def test_a_win_rate_check_reads_the_win_rate_not_the_return(instance):
-    """checks.qmix_smac_3m compares win rates (its reference is StarCraft II, another reward scale):
+    """checks.vdac_smac_3m compares win rates (its reference is StarCraft II, another reward scale):
     a run winning as often as the reference passes whatever its returns; a curve without the
     metric is named."""
-    check = check_spec.load_checks(instance)["qmix_smac_3m"]
+    check = check_spec.load_checks(instance)["vdac_smac_3m"]
     ref = learning_checks.reference_curves(ROOT / check["reference"])
     level = float(learning_checks.window_means(ref, check["window"]).mean())
     steps = list(range(0, 200001, 10000))
     rows = [(step, seed, -100.0, 0.0 if step == 0 else level + 0.01 * (seed - 1)) for seed in range(3) for step in steps]
-    folder = Path("results/runs/qmix-smac_3m_dense")
+    folder = Path("results/runs/vdac-smac_3m_dense")
     folder.mkdir(parents=True)
     pd.DataFrame(rows, columns=["step", "seed", "return", "win_rate"]).to_csv(folder / "curves.csv", index=False)
-    result = learning_checks.curve_check("qmix_smac_3m", check, instance["qmix-smac_3m_dense"], Path("."))
+    result = learning_checks.curve_check("vdac_smac_3m", check, instance["vdac-smac_3m_dense"], Path("."))
     assert result["verdict"] == learning_checks.AS_REFERENCE and result["ratio"] == pytest.approx(1.0)
     assert result["detail"].startswith("mean win rate over steps 100,000-200,000")
     pd.DataFrame(rows, columns=["step", "seed", "return", "won"]).to_csv(folder / "curves.csv", index=False)
-    with pytest.raises(check_spec.CheckError, match="qmix-smac_3m_dense has no curve of 'win_rate'"):
-        learning_checks.curve_check("qmix_smac_3m", check, instance["qmix-smac_3m_dense"], Path("."))
+    with pytest.raises(check_spec.CheckError, match="vdac-smac_3m_dense has no curve of 'win_rate'"):
+        learning_checks.curve_check("vdac_smac_3m", check, instance["vdac-smac_3m_dense"], Path("."))
 
 
 def test_a_table_check_compares_every_cell_with_the_papers_numbers(instance):
