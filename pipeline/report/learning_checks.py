@@ -157,6 +157,7 @@ def draw_curves(name: str, check: dict, run, ours: pd.DataFrame, ref: pd.DataFra
         ax.plot(steps, mean, color=color, label=label)
         ax.fill_between(steps, low, high, color=color, alpha=0.15, linewidth=0)
     ax.axvspan(*check["window"], color="grey", alpha=0.1, label="compared window")
+    ax.set_xlim(0, 1.05 * ours["step"].max())  # our budget: a longer reference is cut at its end
     seeds = ours["seed"].nunique()
     ax.set_title(f"{check['learner']} on {run.task}\nbudget: {seeds} seeds x {run.budget.env_steps:,} env steps", fontsize=10)
     ylabel = {"return": "Return per episode", "win_rate": "Win rate"}.get(check.get("metric", "return"), check.get("metric"))
