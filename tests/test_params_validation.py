@@ -120,7 +120,7 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.parametrize("key,value,message", CASES, ids=[c[0] + "=" + repr(c[1]) for c in CASES])
+@pytest.mark.parametrize("key,value,message", CASES, ids=[c[0] + ("=<deleted>" if c[1] is DELETE else "=" + repr(c[1])) for c in CASES])
 def test_bad_value_stops_every_stage_before_writing(key, value, message, workdir):
     params = with_probe(yaml.safe_load((REPO / "params.yaml").read_text()))
     set_key(params, key, value)
