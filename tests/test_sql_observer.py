@@ -53,7 +53,17 @@ def postgres():
         shutil.rmtree(folder)
 
 
-def test_a_training_run_is_recorded_in_a_real_postgresql_database(postgres, tmp_path, monkeypatch, tiny_params):
+@pytest.fixture
+def short_dir():
+    """A repository folder with a path under 64 characters (see the xfail test below); pytest's
+    own tmp_path under a parallel worker is longer."""
+    folder = Path(tempfile.mkdtemp(prefix="harness-sql-"))
+    yield folder
+    shutil.rmtree(folder)
+
+
+def test_a_training_run_is_recorded_in_a_real_postgresql_database(postgres, short_dir, monkeypatch, tiny_params):
+    tmp_path = short_dir
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params))
     monkeypatch.setenv("HARNESS_SACRED_OBSERVER", postgres)
@@ -74,6 +84,20 @@ def test_a_training_run_is_recorded_in_a_real_postgresql_database(postgres, tmp_
     ours = json.loads((tmp_path / f"results/runs/{RUN}/sacred/train/metrics.json").read_text())["return.seed0"]
     assert [step for step, _ in curve] == ours["steps"] == [0, 25, 50]
     assert [value for _, value in curve] == pytest.approx(ours["values"])
+
+
+@pytest.mark.xfail(strict=True, raises=sa.exc.DataError, reason=(
+    "known bug, not fixed: Sacred's experiment.base_dir column is VARCHAR(64), so PostgreSQL refuses "
+    "a repository path over 64 characters; the fix (widen it in pipeline/runtime/sql_observer.py, as "
+    "experiment.name is) changes every train stage's code digest, so it waits for a change that "
+    "retrains the runs anyway"))
+def test_a_repository_path_over_64_characters_is_recorded(postgres, tmp_path, monkeypatch, tiny_params):
+    root = tmp_path / ("a-researchers-long-folder-name-" * 3)
+    root.mkdir()
+    monkeypatch.chdir(root)
+    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params))
+    monkeypatch.setenv("HARNESS_SACRED_OBSERVER", postgres)
+    train.main([RUN])
 
 
 @pytest.mark.parametrize(
