@@ -67,17 +67,17 @@ def our_curves(run, metric: str) -> pd.DataFrame:
     return curves[["step", "seed", metric]].rename(columns={metric: "value"})
 
 
-def window_means(curves: pd.DataFrame, window) -> np.ndarray:
+def window_means(curves: pd.DataFrame, window) -> pd.Series:
+    """Per seed (sorted), the mean over the window's points."""
     inside = curves[(curves["step"] >= window[0]) & (curves["step"] <= window[1])]
-    return inside.groupby("seed")["value"].mean().to_numpy()
+    return inside.groupby("seed")["value"].mean().sort_index()
 
 
 def gain_bound(curves: pd.DataFrame, window) -> float:
     """The lower 95% t-bound over seeds of (window mean - the curve's first point): above 0, the
     curve has measurably learned by the window."""
     first = curves[curves["step"] == curves["step"].min()].set_index("seed")["value"].sort_index()
-    means = curves[(curves["step"] >= window[0]) & (curves["step"] <= window[1])].groupby("seed")["value"].mean().sort_index()
-    return mean_ci95((means - first).to_numpy())[1]
+    return mean_ci95((window_means(curves, window) - first).to_numpy())[1]
 
 
 def curve_check(name: str, check: dict, run, folder: Path) -> dict:
@@ -85,7 +85,7 @@ def curve_check(name: str, check: dict, run, folder: Path) -> dict:
     ours = our_curves(run, metric)
     ref = reference_curves(ROOT / check["reference"])
     window = check["window"]
-    mine, theirs = window_means(ours, window), window_means(ref, window)
+    mine, theirs = window_means(ours, window).to_numpy(), window_means(ref, window).to_numpy()
     gain_low, ref_gain_low = gain_bound(ours, window), gain_bound(ref, window)
     learned, ref_learned = bool(gain_low > 0), bool(ref_gain_low > 0)
     ours_mean, ours_low, ours_high = mean_ci95(mine)
@@ -102,7 +102,7 @@ def curve_check(name: str, check: dict, run, folder: Path) -> dict:
         verdict = BETTER
     else:
         verdict = AS_REFERENCE
-    draw_curves(name, check, run, ours, ref, folder)
+    draw_curves(name, check, metric, run, ours, ref, folder)
     f = ".2f" if metric == "win_rate" else ".1f"  # a rate in [0, 1] needs two decimals
     detail = (
         f"mean {metric.replace('_', ' ')} over steps {window[0]:,}-{window[1]:,}: ours {ours_mean:{f}} [{ours_low:{f}}, {ours_high:{f}}] "
@@ -148,7 +148,8 @@ def table_check(check: dict) -> dict:
             "seeds_within": len(close)}  # fmt: skip
 
 
-def draw_curves(name: str, check: dict, run, ours: pd.DataFrame, ref: pd.DataFrame, folder: Path) -> None:
+def draw_curves(name: str, check: dict, metric: str, run, ours: pd.DataFrame, ref: pd.DataFrame,
+                folder: Path) -> None:
     """Our curve and the reference's, mean over seeds with the 95% t-band; the budget in the title."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for label, data, color in ((f"ours ({run.algorithm})", ours, "red"), (check["reference_label"], ref, "black")):
@@ -160,7 +161,7 @@ def draw_curves(name: str, check: dict, run, ours: pd.DataFrame, ref: pd.DataFra
     ax.set_xlim(0, 1.05 * ours["step"].max())  # our budget: a longer reference is cut at its end
     seeds = ours["seed"].nunique()
     ax.set_title(f"{check['learner']} on {run.task}\nbudget: {seeds} seeds x {run.budget.env_steps:,} env steps", fontsize=10)
-    ylabel = {"return": "Return per episode", "win_rate": "Win rate"}.get(check.get("metric", "return"), check.get("metric"))
+    ylabel = {"return": "Return per episode", "win_rate": "Win rate"}.get(metric, metric)
     ax.set(xlabel="Environment steps", ylabel=ylabel)
     ax.legend(fontsize=8)
     fig.tight_layout()
