@@ -1,4 +1,5 @@
-"""Shared helpers for the environment tests: seeded random rollouts of a ParallelEnv."""
+"""Shared helpers for the environment tests (seeded random rollouts of a ParallelEnv), and the
+order test files run in."""
 
 from __future__ import annotations
 
@@ -7,6 +8,20 @@ import pytest
 from gymnasium import spaces
 
 import pipeline  # noqa: F401  (first: the stages' numeric kernels and threads, pipeline/__init__.py)
+
+# The slowest files first (the CI log's --durations, 2026-12-06: the end-to-end file's tests take
+# about 560 s together, the next ones 100-200 s each). pytest-xdist hands whole files to its
+# workers in collection order; started last, they kept one worker busy long after the other had
+# finished (16.5 min of tests on 2 workers for about 27 min of work).
+SLOW_FIRST = (
+    "test_pipeline_end_to_end.py", "test_slurm.py", "test_resume_dvc.py", "test_code_digests.py",
+    "test_training_reproducibility.py", "test_matrix_tables.py", "test_learning.py", "test_dvc_stages.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))  # stable: files stay whole
 
 
 def sample_action(space: spaces.Space, rng: np.random.Generator):
