@@ -63,9 +63,8 @@ def short_dir():
 
 
 def test_a_training_run_is_recorded_in_a_real_postgresql_database(postgres, short_dir, monkeypatch, tiny_params):
-    tmp_path = short_dir
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params))
+    monkeypatch.chdir(short_dir)
+    (short_dir / "params.yaml").write_text(yaml.safe_dump(tiny_params))
     monkeypatch.setenv("HARNESS_SACRED_OBSERVER", postgres)
     train.main([RUN])
     train.main([RUN])  # a second run gets its own row and metrics
@@ -81,7 +80,7 @@ def test_a_training_run_is_recorded_in_a_real_postgresql_database(postgres, shor
             sa.text("SELECT step, value FROM metric WHERE run_id = :run AND name = 'return.seed0' ORDER BY step"),
             {"run": runs[1].run_id},
         ).all()
-    ours = json.loads((tmp_path / f"results/runs/{RUN}/sacred/train/metrics.json").read_text())["return.seed0"]
+    ours = json.loads((short_dir / f"results/runs/{RUN}/sacred/train/metrics.json").read_text())["return.seed0"]
     assert [step for step, _ in curve] == ours["steps"] == [0, 25, 50]
     assert [value for _, value in curve] == pytest.approx(ours["values"])
 
