@@ -59,6 +59,8 @@ def test_the_instance_draws_only_what_evidence_yaml_builds_at_its_budgets():
     (lambda s: s["builds"]["figures"].update(fig99=None), "evidence.yaml builds.figures.fig99: no such entry in params.yaml figures"),
     (lambda s: s["builds"]["figures"].update(iac_fig4=["z"]), "evidence.yaml builds.figures.iac_fig4: no panel 'z'"),
     (lambda s: s["profile"]["tasks"].update(matrix_game={"env_steps": 10}), "evidence.yaml profile.tasks.matrix_game: missing curve_interval"),
+    (lambda s: s.pop("resume_every"), "evidence.yaml resume_every: must be a positive integer, not None"),
+    (lambda s: s.update(resume_every=True), "evidence.yaml resume_every: must be a positive integer, not True"),
 ])  # fmt: skip
 def test_a_bad_evidence_yaml_stops_in_one_line(change, message):
     bad = copy.deepcopy(spec())

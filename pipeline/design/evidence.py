@@ -101,7 +101,10 @@ def derive_params(params: dict, spec: dict) -> dict:
         _require(steps is not None, f"evidence.yaml builds.snapshots.{name}", "needs its steps at the evidence budget")
         derived["snapshots"][name]["step"] = {PROFILE: steps}
     derived["runs"] = copy.deepcopy(spec.get("runs") or {})
-    derived["resume"]["every_env_steps"][PROFILE] = spec.get("resume_every")
+    every = spec.get("resume_every")
+    # checked here too, so that a bad value stops before the derived files are written
+    _require(type(every) is int and every >= 1, "evidence.yaml resume_every", f"must be a positive integer, not {every!r}")
+    derived["resume"]["every_env_steps"][PROFILE] = every
     return derived
 
 
