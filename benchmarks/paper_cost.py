@@ -11,8 +11,9 @@ paper profile's steps is the run's training cost; the curve and final evaluation
 
 Learners that update on whole episodes (recurrent agents on SMAC: a batch of 32 episodes can
 take thousands of steps to fill) are measured in two parts instead: acting and stepping without
-updates (which also gives the mean episode length L under the learner's exploring policy), and
-its update on a batch of episodes of length L; a paper run makes one update phase per
+updates (which also gives the episodes' lengths under the learner's exploring policy, their
+mean L), and its update on a batch of episodes whose lengths are drawn from those (an update
+runs to the longest episode of all seeds' batches); a paper run makes one update phase per
 ``update_every`` episodes of each of its ``env_copies``, i.e. ``steps / (L x copies x
 update_every)`` phases. Measure with nothing else running. With a GPU (``--device``, by default
 params.yaml's ``device``), the runs train on it as the train stage would, and the hours are
@@ -105,10 +106,13 @@ def floor_hours(run, table: dict, updates: float, paper_steps: int, length: int 
     return (updates * gflop / row["roofline"] + paper_steps * env) / 3600
 
 
-def episode_batch(algo, spec, S: int, B: int, length: int) -> dict[str, torch.Tensor]:
-    """A batch as EpisodeReplay.sample gives it: B episodes of ``length`` steps per seed, with
-    random contents of the learner's declared fields (every agent keeps a legal action)."""
+def episode_batch(algo, spec, S: int, B: int, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A batch as EpisodeReplay.sample gives it: B episodes per seed, their lengths drawn from
+    the measured ``lengths`` (the update runs to the longest of all S x B, as trim_episodes
+    cuts a real batch), with random contents of the learner's declared fields (every agent
+    keeps a legal action)."""
     g = torch.Generator().manual_seed(0)
+    drawn = lengths[torch.randint(len(lengths), (S, B), generator=g)]
     rows = spec.episode_limit + 1
     batch = {}
     for name, field in algo.fields(spec).items():
@@ -123,17 +127,17 @@ def episode_batch(algo, spec, S: int, B: int, length: int) -> dict[str, torch.Te
             value = torch.randn(shape, generator=g, device="cpu")
         batch[name] = value.to(torch.get_default_device())  # a CPU generator: the same batch on a GPU
     batch["terminated"] = torch.zeros(S, B, rows, dtype=torch.bool)
-    batch["filled"] = (torch.arange(spec.episode_limit) < length).expand(S, B, -1).clone()
+    batch["filled"] = torch.arange(spec.episode_limit) < drawn.unsqueeze(-1)
     return batch
 
 
-def update_batch(algo, spec, S: int, st, length: int) -> dict:
+def update_batch(algo, spec, S: int, st, lengths: torch.Tensor) -> dict:
     """What the learner's ``sample`` gives its ``update``: one batch of episodes, or DOP's three
     (the critic's on- and off-policy draws and the actor's batch, algorithms/learners/dop.py)."""
     if hasattr(st, "off_batch_size"):
-        return {name: episode_batch(algo, spec, S, size, length) for name, size in
+        return {name: episode_batch(algo, spec, S, size, lengths) for name, size in
                 (("on", st.batch_size), ("off", st.off_batch_size), ("actor", st.batch_size))}  # fmt: skip
-    return episode_batch(algo, spec, S, st.batch_size, length)
+    return episode_batch(algo, spec, S, st.batch_size, lengths)
 
 
 def episode_learner_cost(run, env_steps: int, paper_steps: int) -> tuple[float, float, int, float]:
@@ -146,30 +150,37 @@ def episode_learner_cost(run, env_steps: int, paper_steps: int) -> tuple[float, 
     no_updates = dataclasses.replace(st, learning_starts=10 * env_steps)
     env = envs.make_batched(run.task_id, len(run.seeds) * st.env_copies, **run.task_kwargs)
     algo = learner(run.family)(env.spec, run.seeds, no_updates)
-    ended, step = [0], env.step
+    step, running, lengths = env.step, np.zeros(env.n_copies, dtype=int), []
 
     def counting(actions, active=None):
         out = step(actions, active)
-        ended[0] += int((out.terminated | out.truncated).sum())
+        moved = np.ones(env.n_copies, dtype=bool) if active is None else np.asarray(active, dtype=bool).reshape(-1)
+        running[moved] += 1
+        ended = np.asarray(out.terminated | out.truncated, dtype=bool).reshape(-1) & moved
+        lengths.extend(running[ended].tolist())
+        running[ended] = 0
         return out
 
     env.step = counting
     # warm-up: SMAX compiles its step once per batch shape and process (seconds), not per step
     train(algo, env, run.seeds, Budget(20, 20, 1), lambda points, losses: None)
-    ended[0] = 0
+    lengths.clear()
     start = time.perf_counter()
     train(algo, env, run.seeds, Budget(env_steps, env_steps, 1), lambda points, losses: None)
     per_step = (time.perf_counter() - start) / env_steps
-    # episodes still under way at the end count as if they ended: at most the limit
-    length = min(limit, max(1, round(env_steps * len(run.seeds) / max(ended[0], 1))))
+    # the episodes' own lengths: L sets how many updates a run makes, and the longest of a
+    # batch how long each takes (padding; a batch of length L alone underestimated the SMAC
+    # learners' updates 1.5-2x, issue 28)
+    ended = torch.tensor(lengths or [limit])
+    length = round(float(ended.float().mean()))
     algo = learner(run.family)(env.spec, run.seeds, st)
-    batch = update_batch(algo, env.spec, len(run.seeds), st, length)
+    batch = update_batch(algo, env.spec, len(run.seeds), st, ended)
     algo.update(batch, None)  # warm-up
     start = time.perf_counter()
     for _ in range(3):
         algo.update(batch, None)
     per_update = (time.perf_counter() - start) / 3
-    phases = paper_steps / (length * st.env_copies * st.update_every)
+    phases = paper_steps / (float(ended.float().mean()) * st.env_copies * st.update_every)
     hours = (paper_steps * per_step + phases * st.gradient_steps * per_update) / 3600
     return per_step, per_update, length, hours, phases * st.gradient_steps
 
@@ -254,7 +265,7 @@ def main() -> None:
             extra, length = "", None
         else:
             per_step, per_update, length, hours, updates = episode_learner_cost(run, args.env_steps, paper_steps)
-            extra = f"  (no updates; update {per_update:.2f} s on episodes of {length} steps)"
+            extra = f"  (no updates; update {per_update:.2f} s on episodes of {length} steps on average)"
         per_family[run.family] = per_family.get(run.family, 0.0) + hours
         floor = ""
         if floors is not None:
