@@ -169,8 +169,7 @@ def episode_learner_cost(run, env_steps: int, paper_steps: int) -> tuple[float, 
     train(algo, env, run.seeds, Budget(env_steps, env_steps, 1), lambda points, losses: None)
     per_step = (time.perf_counter() - start) / env_steps
     # the episodes' own lengths: L sets how many updates a run makes, and the longest of a
-    # batch how long each takes (padding; a batch of length L alone underestimated the SMAC
-    # learners' updates 1.5-2x, issue 28)
+    # batch how long each takes (the rows up to it are padded, as trim_episodes cuts a real one)
     ended = torch.tensor(lengths or [limit])
     length = round(float(ended.float().mean()))
     algo = learner(run.family)(env.spec, run.seeds, st)

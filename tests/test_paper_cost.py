@@ -1,5 +1,5 @@
-"""benchmarks.paper_cost's model of an episode learner's update (issue 28: a batch of equal
-episodes of the mean length L underestimated the SMAC learners' updates 1.5-2x)."""
+"""benchmarks.paper_cost's model of an episode learner's update: a real batch holds episodes of
+many lengths, padded to the longest (issue 28)."""
 
 from __future__ import annotations
 
