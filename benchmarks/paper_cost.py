@@ -140,7 +140,7 @@ def update_batch(algo, spec, S: int, st, lengths: torch.Tensor) -> dict:
     return episode_batch(algo, spec, S, st.batch_size, lengths)
 
 
-def episode_learner_cost(run, env_steps: int, paper_steps: int) -> tuple[float, float, int, float]:
+def episode_learner_cost(run, env_steps: int, paper_steps: int) -> tuple[float, float, int, float, float]:
     """Seconds per env step without updates, seconds per update, the mean episode length and
     the paper run's hours."""
     st = run.settings
@@ -154,9 +154,9 @@ def episode_learner_cost(run, env_steps: int, paper_steps: int) -> tuple[float, 
 
     def counting(actions, active=None):
         out = step(actions, active)
-        moved = np.ones(env.n_copies, dtype=bool) if active is None else np.asarray(active, dtype=bool).reshape(-1)
+        moved = np.ones(env.n_copies, bool) if active is None else np.asarray(active, bool).ravel()
         running[moved] += 1
-        ended = np.asarray(out.terminated | out.truncated, dtype=bool).reshape(-1) & moved
+        ended = np.asarray(out.terminated | out.truncated, bool).ravel() & moved
         lengths.extend(running[ended].tolist())
         running[ended] = 0
         return out
@@ -170,18 +170,18 @@ def episode_learner_cost(run, env_steps: int, paper_steps: int) -> tuple[float, 
     per_step = (time.perf_counter() - start) / env_steps
     # the episodes' own lengths: L sets how many updates a run makes, and the longest of a
     # batch how long each takes (the rows up to it are padded, as trim_episodes cuts a real one)
-    ended = torch.tensor(lengths or [limit])
-    length = round(float(ended.float().mean()))
+    measured = torch.tensor(lengths or [limit])
+    mean_length = float(measured.float().mean())
     algo = learner(run.family)(env.spec, run.seeds, st)
-    batch = update_batch(algo, env.spec, len(run.seeds), st, ended)
+    batch = update_batch(algo, env.spec, len(run.seeds), st, measured)
     algo.update(batch, None)  # warm-up
     start = time.perf_counter()
     for _ in range(3):
         algo.update(batch, None)
     per_update = (time.perf_counter() - start) / 3
-    phases = paper_steps / (float(ended.float().mean()) * st.env_copies * st.update_every)
+    phases = paper_steps / (mean_length * st.env_copies * st.update_every)
     hours = (paper_steps * per_step + phases * st.gradient_steps * per_update) / 3600
-    return per_step, per_update, length, hours, phases * st.gradient_steps
+    return per_step, per_update, round(mean_length), hours, phases * st.gradient_steps
 
 
 def warn_if_loaded() -> float:
