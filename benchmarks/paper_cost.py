@@ -141,8 +141,8 @@ def update_batch(algo, spec, S: int, st, lengths: torch.Tensor) -> dict:
 
 
 def episode_learner_cost(run, env_steps: int, paper_steps: int) -> tuple[float, float, int, float, float]:
-    """Seconds per env step without updates, seconds per update, the mean episode length and
-    the paper run's hours."""
+    """Seconds per env step without updates, seconds per update, the mean episode length, the
+    paper run's hours and its gradient steps."""
     st = run.settings
     # long enough that every copy finishes a few episodes (LICA plays 32 copies per seed)
     limit = envs.make_batched(run.task_id, 1, **run.task_kwargs).spec.episode_limit
