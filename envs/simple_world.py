@@ -34,6 +34,22 @@ class SimpleWorld(OneStepGame):
             raise ValueError(f"simple_world: variances must be > 0, got {list(self.variances)}")
         box = spaces.Box(-action_bound, action_bound, (1,), np.float32)
         super().__init__(2, box, "simple_world")
+        self._obs_space = spaces.Box(0.0, 1.0, (2,), np.float32)
+        self._ids = {a: np.eye(2, dtype=np.float32)[i] for i, a in enumerate(self.possible_agents)}
+
+    # The task "has no state" (IAC §5.1): each agent observes its own one-hot index, constant,
+    # instead of the shared [1.0]. Per-agent networks read a constant either way; a network
+    # shared by the agents, as the official IAC critic is (algorithms/models/attention_critic.py),
+    # needs it to tell them apart, since the local optimum [4, 3] asks them for different actions
+    # (PyMARL's agent id for shared networks; harness choice: the official code for this task
+    # was not published). The state stays [1.0].
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        _, infos = super().reset(seed, options)
+        return {a: self._ids[a].copy() for a in self.agents}, infos
+
+    def step(self, actions: dict):
+        _, rewards, terminations, truncations, infos = super().step(actions)
+        return {a: self._ids[a].copy() for a in rewards}, rewards, terminations, truncations, infos
 
     def payoff(self, actions) -> float:
         # Out-of-bounds actions are clipped, as mpe2/PettingZoo clip continuous actions.
@@ -50,7 +66,7 @@ def make(
     scale=100.0,  # harness choice: peaks of about 8 ([-6, -6]) and 3 ([4, 3])
     action_bound=10.0,  # harness choice: both areas and IAC Fig. 3's policies fit in [-10, 10]
 ) -> ParallelEnv:
-    """Two agents, Box(-action_bound, action_bound, (1,)) actions, constant observation [1.0]."""
+    """Two agents, Box(-action_bound, action_bound, (1,)) actions, each observing its own index."""
     return SimpleWorld(means, variances, scale, action_bound)
 
 

@@ -215,3 +215,14 @@ def small_claims(claims: dict) -> dict:
            "test": {"kind": "beats", "algorithms": ["vm3ac"], "baselines": ["maddpg", "ma_ac"], "tasks": ["cooperative_navigation_n3"]}}
     absent = {**cn3, "test": {**cn3["test"], "baselines": ["maven", "si_moa"]}}
     return {"claims": {**kept, "cn3": cn3, "cn3_absent": absent}}
+
+
+def simple_world_start(copies: int):
+    """Simple World's first observation and state for ``copies`` seeds of one copy each,
+    ``[S, 1, N, obs]`` and ``[S, 1, state]``: each agent observes its own index."""
+    import torch
+
+    import envs
+
+    obs, state, _ = envs.make_batched("simple_world", copies).reset(list(range(copies)))
+    return torch.from_numpy(obs).unsqueeze(1), torch.from_numpy(state).unsqueeze(1)

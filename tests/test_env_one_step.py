@@ -10,11 +10,13 @@ import envs
 TABLE_1 = [[8, -12, -12], [-12, 0, 0], [-12, 0, 0]]
 
 
-def _play(env, a0, a1):
+def _play(env, a0, a1, observed=([1.0], [1.0])):
+    """One episode; every observation is ``observed`` (per agent) and the state [1.0]."""
     obs, _ = env.reset(seed=0)
-    assert all(np.array_equal(o, [1.0]) for o in obs.values())  # constant observation
+    assert all(np.array_equal(obs[a], o) for a, o in zip(("agent_0", "agent_1"), observed))
     assert np.array_equal(env.state(), [1.0])
-    _, rew, term, trunc, _ = env.step({"agent_0": a0, "agent_1": a1})
+    last, rew, term, trunc, _ = env.step({"agent_0": a0, "agent_1": a1})
+    assert all(np.array_equal(last[a], o) for a, o in zip(("agent_0", "agent_1"), observed))
     assert all(term.values()) and not any(trunc.values()) and env.agents == []
     assert rew["agent_0"] == rew["agent_1"]
     return rew["agent_0"]
@@ -30,7 +32,8 @@ def test_matrix_payoffs_are_table_1(u1, u2):
 
 def _world(a0, a1, **kwargs):
     env = envs.make("simple_world", **kwargs)
-    return _play(env, np.array([a0], np.float32), np.array([a1], np.float32))
+    # each agent observes its own index (a network shared by the agents must tell them apart)
+    return _play(env, np.array([a0], np.float32), np.array([a1], np.float32), ([1.0, 0.0], [0.0, 1.0]))
 
 
 def density(a, mean, variance) -> float:

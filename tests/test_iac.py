@@ -30,7 +30,7 @@ BASE = dict(
     batch_size=4, replay_size=10, learning_starts=0, update_every=1, update_unit="step",
     gradient_steps=1, gradient_steps_per="phase", env_copies=1,
     exploration="joint", rank=2, attention=True, actor_objective="q_tot", hidden=(8,),
-    critic_hidden=8, heads=2, mixing_embed_dim=4, hypernet_layers=1, hypernet_embed=4,
+    critic_hidden=8, heads=2, critic_shared=True, critic_query="obs", mixing_embed_dim=4, hypernet_layers=1, hypernet_embed=4,
     gamma=0.9, lr_actor=1e-3, lr_critic=1e-3, alpha_start=0.1, alpha_decay=0.01, alpha_min=0.05,
     target_update_interval=3, noise_std=0.1, log_std_min=-5.0, log_std_max=0.0, fixed_variance=None,
     mean_jitter=0.0,
@@ -155,14 +155,6 @@ def test_attention_weights_exclude_the_agent_itself_and_q_i_reads_every_agent():
     assert grad[0, 0].abs().sum() > 0 and (grad[0, 1:] == 0).all()
 
 
-CRITIC_BUG = ("known difference from the official critic, fix due with the next change that retrains "
-              "the runs: YiqinYang/IAC IAC/critics.py shares one (o, u) encoder, one o encoder and one "
-              "head across the agents ('# share', lines 60, 62, 93) and builds each query from the "
-              "o encoding alone (line 65); ours has MAAC's per-agent encoders and heads, and queries "
-              "from the (o, u) encoding")
-
-
-@pytest.mark.xfail(strict=True, reason=CRITIC_BUG)
 def test_the_critic_is_one_network_shared_by_the_agents_as_the_official_codes():
     critic = make().critic
     obs, act = torch.randn(1, 3, 5, 2), torch.randn(1, 3, 5, SPEC.action_dim)
@@ -174,7 +166,6 @@ def test_the_critic_is_one_network_shared_by_the_agents_as_the_official_codes():
     torch.testing.assert_close(q_swapped, q[:, swap])
 
 
-@pytest.mark.xfail(strict=True, reason=CRITIC_BUG)
 def test_an_agents_attention_does_not_depend_on_its_own_action_as_the_official_codes():
     critic = make().critic
     obs, act = torch.randn(1, 3, 5, 2), torch.randn(1, 3, 5, SPEC.action_dim, requires_grad=True)
@@ -182,6 +173,23 @@ def test_an_agents_attention_does_not_depend_on_its_own_action_as_the_official_c
     # the query of agent 0 is built from o_0 alone: its logits over the others do not move with u_0
     grad = torch.autograd.grad(logits[..., 0, :].sum(), act)[0]
     assert (grad[0, 0] == 0).all()
+
+
+def test_the_per_agent_layout_with_action_queries_is_a_setting():
+    critic = make(critic_shared=False, critic_query="obs_action").critic
+    obs, act = torch.randn(1, 3, 5, 2), torch.randn(1, 3, 5, SPEC.action_dim, requires_grad=True)
+    q, logits = critic(obs, act)
+    swap = [1, 0, 2]
+    q_swapped, _ = critic(obs[:, swap], act[:, swap])
+    assert not torch.allclose(q_swapped, q[:, swap])  # each agent its own encoder and head
+    grad = torch.autograd.grad(logits[..., 0, :].sum(), act)[0]
+    assert grad[0, 0].abs().sum() > 0  # the query reads (o_0, u_0)
+
+
+@pytest.mark.parametrize("field,value", [("critic_query", "state"), ("critic_shared", "yes")])
+def test_a_bad_critic_layout_stops_with_its_name(field, value):
+    with pytest.raises(ValueError, match=f"^{field}: "):
+        make(**{field: value})
 
 
 # ---- the losses of every variant --------------------------------------------------------------

@@ -36,7 +36,7 @@ CASES = {
 
 @pytest.mark.parametrize("algorithm", CASES)
 def test_learner_finds_the_optimum_of_a_one_bump_simple_world(algorithm, monkeypatch):
-    from conftest import REPO
+    from conftest import REPO, simple_world_start
 
     monkeypatch.chdir(REPO)
     _, runs = load_runs()
@@ -53,6 +53,6 @@ def test_learner_finds_the_optimum_of_a_one_bump_simple_world(algorithm, monkeyp
     last = evaluate(algo, probe, SEEDS, [0], mode).returns[:, 0]
     assert (first < 5).all(), "the untrained policy should not already sit on the bump"
     assert (last > 10 * fraction).all(), last
-    obs = torch.ones(len(SEEDS), 1, 2, 1)
+    obs, _ = simple_world_start(len(SEEDS))
     action, _ = algo.act(obs, None, None, None, mode, None)
     np.testing.assert_allclose(action.squeeze(1).squeeze(-1).numpy(), [[4.0, 3.0]] * 3, atol=0.6)

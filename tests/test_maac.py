@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import constant, continuous_spec
+from conftest import constant, continuous_spec, simple_world_start
 
 import envs
 from algorithms import learner
@@ -25,7 +25,7 @@ SPEC = continuous_spec(n_agents=3, obs_dim=2, state_dim=3)
 BASE = dict(
     batch_size=2, replay_size=10, learning_starts=0, update_every=1, update_unit="step",
     gradient_steps=1, gradient_steps_per="phase", env_copies=1, hidden=(4,), critic_hidden=8,
-    heads=2, gamma=GAMMA, tau=0.25, lr_actor=1e-3, lr_critic=1e-3, reward_scale=RS,
+    heads=2, critic_query="obs", gamma=GAMMA, tau=0.25, lr_actor=1e-3, lr_critic=1e-3, reward_scale=RS,
     attention_reg=AREG, policy_reg=PREG, critic_weight_decay=WD, critic_grad_clip=10.0,
     actor_grad_clip=0.5, log_std_min=-20.0, log_std_max=2.0,
 )  # fmt: skip
@@ -65,12 +65,17 @@ def log_pi(m: float, log_std: float, eps: float) -> float:
 
 @torch.no_grad()
 def raw_attention_penalty(critic, obs, act) -> float:
-    """sum_i sum_heads mean_{b, j != i} (W_q e_i . W_k e_j)^2 for seed 0, from the critic's
-    parts, agent by agent (the official code's regulariser, before the 1/sqrt(d) scaling)."""
+    """sum_i sum_heads mean_{b, j != i} (W_q s_i . W_k e_j)^2 for seed 0, from the critic's
+    parts, agent by agent (the official code's regulariser, before the 1/sqrt(d) scaling), with
+    the query's input s_i = g_s,i(o_i) (the official code's) or e_i."""
     B, N, _ = obs.shape
     W, b = critic.encoder.weight[0], critic.encoder.bias[0]
     e = [torch.relu(torch.cat([obs[:, i], act[:, i]], -1) @ W[i] + b[i]) for i in range(N)]
-    q = [(x @ critic.W_q[0]).view(B, critic.heads, critic.d) for x in e]
+    s = e
+    if critic.query == "obs":
+        W_s, b_s = critic.query_encoder.weight[0], critic.query_encoder.bias[0]
+        s = [torch.relu(obs[:, i] @ W_s[i] + b_s[i]) for i in range(N)]
+    q = [(x @ critic.W_q[0]).view(B, critic.heads, critic.d) for x in s]
     k = [(x @ critic.W_k[0]).view(B, critic.heads, critic.d) for x in e]
     total = 0.0
     for i in range(N):
@@ -368,5 +373,5 @@ def test_maac_finds_the_optimum_of_a_one_bump_simple_world():
     last = evaluate(algo, probe, SEEDS, [0], "deterministic").returns[:, 0]
     assert (first < 5).all(), "the untrained policy should not already sit on the bump"
     assert (last > 9).all(), last
-    action, _ = algo.act(torch.ones(3, 1, 2, 1), None, None, None, "deterministic", None)
+    action, _ = algo.act(simple_world_start(3)[0], None, None, None, "deterministic", None)
     np.testing.assert_allclose(action.squeeze(1).squeeze(-1).numpy(), [[4.0, 3.0]] * 3, atol=0.6)

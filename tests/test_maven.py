@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import constant, continuous_spec
+from conftest import constant, continuous_spec, simple_world_start
 from torch import nn
 
 import envs
@@ -405,7 +405,7 @@ def test_maven_finds_the_optimum_of_a_one_bump_simple_world():
     last = evaluate(algo, probe, SEEDS, [0], mode).returns[:, 0]
     assert (first < 5).all(), "the untrained policy should not already sit on the bump"
     assert (last > 9).all(), last
-    obs, state = torch.ones(len(SEEDS), 1, 2, 1), torch.ones(len(SEEDS), 1, 1)
+    obs, state = simple_world_start(len(SEEDS))
     started = torch.ones(len(SEEDS), 1, dtype=torch.bool)
     memory = algo.begin_episodes(None, started, obs, state, mode, SeedStreams(SEEDS, "execution"))
     action, _ = algo.act(obs, state, None, memory, mode)

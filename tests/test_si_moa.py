@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from conftest import constant, continuous_spec
+from conftest import constant, continuous_spec, simple_world_start
 
 import envs
 from algorithms.components.seeding import SeedStreams
@@ -411,6 +411,6 @@ def test_si_moa_finds_the_optimum_of_a_one_bump_simple_world():
     last = evaluate(algo, probe, SEEDS, [0], "deterministic").returns[:, 0]
     assert (first < 5).all(), "the untrained policy should not already sit on the bump"
     assert (last > 9).all(), last
-    action, _ = algo.act(torch.ones(3, 1, 2, 1), None, None, None, "deterministic", None)
+    action, _ = algo.act(simple_world_start(3)[0], None, None, None, "deterministic", None)
     np.testing.assert_allclose(action.squeeze(1).squeeze(-1).numpy(), [[4.0, 3.0]] * 3, atol=0.6)
     assert len(influence) == 5 * len(SEEDS) and np.isfinite(influence).all(), influence

@@ -9,8 +9,9 @@ One learner, three parts, each chosen by a setting:
                        mixer (the soft individual Q of eqs. 25-26): SIQ and SIAQ;
     ``deterministic``  mu_i(o_i) with Gaussian exploration noise, no entropy: DDPG-MIX and
                        Attn-QMIX;
-- the per-agent critic Q_i (``attention``): the shared attention critic (eqs. 19-21:
-  IAC, SIAQ, Attn-QMIX) or Q_i(o_i, u_i) alone (SQ, SIQ, DDPG-MIX);
+- the per-agent critic Q_i (``attention``): the attention critic (eqs. 19-21: IAC, SIAQ,
+  Attn-QMIX) or Q_i(o_i, u_i) alone (SQ, SIQ, DDPG-MIX), one network for all agents with
+  queries from o_i alone as the official code builds it (``critic_shared``, ``critic_query``);
 - always QMIX's monotonic mixer, Q_tot = MIX(Q_1..Q_N, s) (eq. 22).
 
 Targets as the IAC repository: a target copy of every network (the joint policy included,
@@ -38,7 +39,7 @@ from algorithms.components.settings import (
 )
 from algorithms.components.storage import Field
 from algorithms.learner import EXPLORE, Learner
-from algorithms.models.attention_critic import AttentionCritic
+from algorithms.models.attention_critic import QUERIES, AttentionCritic
 from algorithms.models.deterministic_actor import DeterministicActor
 from algorithms.models.joint_gaussian import JointGaussianPolicy
 from algorithms.models.qmix_mixer import QMixer
@@ -51,7 +52,11 @@ OBJECTIVES = ("q_tot", "mean_q_i")
 class IACSettings(Schedule):
     exploration: str  # "joint" | "individual" | "deterministic" (module docstring)
     rank: int  # m, columns of the collaborative exploration matrix L (eq. 12); joint only
-    attention: bool  # the shared attention critic (eqs. 19-21), else Q_i(o_i, u_i)
+    attention: bool  # the attention critic (eqs. 19-21), else Q_i(o_i, u_i)
+    # The critic's layout (algorithms/models/attention_critic.py): one encoder, query encoder
+    # and head for every agent (the official code) or one per agent (MAAC's), and the query's input
+    critic_shared: bool
+    critic_query: str  # "obs" (the official code) | "obs_action"
     # The policy's objective: "q_tot" is eq. 15 (the KL to exp(Q_tot / alpha)); the IAC
     # repository's actor loss uses the mean of the individual Q_i instead ("mean_q_i").
     actor_objective: str
@@ -91,6 +96,8 @@ class IACSettings(Schedule):
             self.rank,
         )
         check(isinstance(self.attention, bool), "attention", "must be true or false", self.attention)
+        check(isinstance(self.critic_shared, bool), "critic_shared", "must be true or false", self.critic_shared)
+        check(self.critic_query in QUERIES, "critic_query", f"must be one of {', '.join(QUERIES)}", self.critic_query)
         check_hidden(self)
         check_positive(self, "critic_hidden", "heads", "mixing_embed_dim", "hypernet_layers", "hypernet_embed")
         check_positive(self, "lr_actor", "lr_critic", "target_update_interval")
@@ -139,7 +146,9 @@ class IAC(Learner):
                 (st.log_std_min, st.log_std_max),
                 st.fixed_variance,
             )
-        self.critic = AttentionCritic(init, N, spec.obs_dim, A, st.critic_hidden, st.heads, st.attention)
+        self.critic = AttentionCritic(
+            init, N, spec.obs_dim, A, st.critic_hidden, st.heads, st.attention, st.critic_shared, st.critic_query
+        )
         self.mixer = QMixer(init, N, spec.state_dim, st.mixing_embed_dim, st.hypernet_layers, st.hypernet_embed)
         self.targets = torch.nn.ModuleDict(
             {

@@ -46,7 +46,7 @@ from algorithms.components.settings import (
 )
 from algorithms.components.storage import Field
 from algorithms.learner import EXPLORE, Learner
-from algorithms.models.attention_critic import AttentionCritic
+from algorithms.models.attention_critic import QUERIES, AttentionCritic
 from algorithms.models.squashed_gaussian import SquashedGaussianActor
 
 
@@ -55,6 +55,7 @@ class MAACSettings(Schedule):
     hidden: tuple[int, ...]  # policy hidden layers (official code: two of pol_hidden_dim 128)
     critic_hidden: int  # attention critic width, split among the heads (critic_hidden_dim 128)
     heads: int  # attention heads (attend_heads 4)
+    critic_query: str  # the attention query's input: "obs" (the official code) | "obs_action"
     gamma: float
     tau: float  # polyak rate of target policies and critic, after every update
     lr_actor: float  # Adam (pi_lr)
@@ -76,6 +77,7 @@ class MAACSettings(Schedule):
         check_positive(self, "reward_scale", "critic_grad_clip", "actor_grad_clip")
         problem = f"must divide critic_hidden {self.critic_hidden}"
         check(self.critic_hidden % self.heads == 0, "heads", problem, self.heads)
+        check(self.critic_query in QUERIES, "critic_query", f"must be one of {', '.join(QUERIES)}", self.critic_query)
         check(0 <= self.gamma < 1, "gamma", "must be in [0, 1)", self.gamma)
         check(self.tau <= 1, "tau", "must be in (0, 1]", self.tau)
         for name in ("attention_reg", "policy_reg", "critic_weight_decay"):
@@ -118,7 +120,7 @@ class MAAC(Learner):
         low, high = spec.action_low, spec.action_high
         self.actor = SquashedGaussianActor(init, N, obs, 0, low, high, st.hidden, bounds)
         # Q_i sees o and a only (§3.2: no global state in MAAC's experiments).
-        self.critic = AttentionCritic(init, N, obs, A, st.critic_hidden, st.heads)
+        self.critic = AttentionCritic(init, N, obs, A, st.critic_hidden, st.heads, query=st.critic_query)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         # Clipping is done in update(): per agent for the policies, after the shared-gradient
