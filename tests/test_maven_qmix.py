@@ -173,10 +173,6 @@ def test_trains_on_smax_3m_with_its_action_masks_and_holds_z_in_the_rows():
     assert torch.isfinite(torch.cat(losses)).all()
 
 
-@pytest.mark.xfail(strict=True, reason="known bug, fix due with the next change that retrains the runs: "
-                   "storage writes only the observed fields into an episode's final row, so the "
-                   "target agents and mixer bootstrap a truncated episode with z = 0 (or a stale z); the "
-                   "official learner uses the episode's z on every row (noise_q_learner.py:58,96)")
 def test_a_truncated_episodes_bootstrap_reads_the_episodes_z():
     seeds, E = [0, 1], 2
     # a 5-step limit: every episode that no side wins is cut, and its last step bootstraps

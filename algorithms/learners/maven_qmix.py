@@ -144,6 +144,14 @@ class MAVENQMIX(QMIX):
         return q.view(S, T, B, N, -1).transpose(1, 2)
 
     # ---- learning ----------------------------------------------------------------------------
+    def td_terms(self, batch: dict[str, torch.Tensor]):
+        """QMIX's TD terms with the episode's z on every row. Storage writes only the observed
+        fields into a truncated episode's final row, so its latent there is zero (or a stale
+        z); the official learner reads the episode's z on every row (noise_q_learner.py:58,96),
+        so the first row's, drawn at the episode's start, is used throughout."""
+        latent = batch["latent"][:, :, :1].expand_as(batch["latent"])
+        return super().td_terms({**batch, "latent": latent})
+
     def mi_terms(self, batch, q: torch.Tensor, T: int) -> torch.Tensor:
         """The discriminator's cross-entropy per seed ``[S]``: -log q_psi(z | s_t, softmax Q_t)
         over filled rows (masked mean), Q masked to the available actions first."""
