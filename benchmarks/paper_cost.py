@@ -4,10 +4,13 @@
                                     [--threads N] [--device auto] [--save benchmarks/measured/paper_cost.json]
 
 For every run the pipeline trains (or only those a figure draws, with ``--figure``), the run's learner trains its seeds together (the papers' 7 by
-default) for ``--env-steps`` steps per seed, with learning starting after a tenth of them so the
-window holds the algorithm's own update schedule (env steps and gradient steps in its ratio);
-the learning-curve evaluations are left out. The time per env step (all seeds together) times the
-paper profile's steps is the run's training cost; the curve and final evaluations come on top.
+default) for ``--env-steps`` timed steps per seed, taken once every seed's storage holds a batch,
+so that the window holds the algorithm's own update schedule (env steps and gradient steps in its
+ratio); the untimed steps before it fill the storage (a replay learner updates only then: MADDPG's
+and MAAC's batch is 1,024 transitions, VM3-AC's and IAC's 256), and the learning-curve evaluations
+are left out. The time per env step (all seeds together) times the paper profile's steps is the
+run's training cost, at most the share of steps before ``learning_starts`` too high (MADDPG's
+25,600 of 2,000,000); the curve and final evaluations come on top.
 
 Learners that update on whole episodes (recurrent agents on SMAC: a batch of 32 episodes can
 take thousands of steps to fill) are measured in two parts instead: acting and stepping without
@@ -48,13 +51,16 @@ from pipeline import stage_threads
 from pipeline.design.budget import Budget, budget_of
 from pipeline.design.params import load_runs, run_of, train_device
 from pipeline.runtime import devices
-from pipeline.runtime.loops import train
+from pipeline.runtime.loops import Training, train
 
 
 def seconds_per_step(run, env_steps: int) -> tuple[float, float]:
-    """Seconds per env step, updates included, and updates per env step once learning has
-    started (the window learns after its first tenth)."""
-    settings = dataclasses.replace(run.settings, learning_starts=env_steps // 10)
+    """Seconds per env step, updates included, and gradient steps per env step, over
+    ``env_steps`` steps per seed timed from the step at which every seed's storage holds a
+    batch. Timing from a fixed step instead (a tenth of a 300-step window, until 2026-12-06)
+    timed MADDPG and MAAC without a single update and VM3-AC's and IAC's families with updates
+    in a sixth of the window: the table then held mostly acting (issue 28's note)."""
+    settings = dataclasses.replace(run.settings, learning_starts=0)
     env = envs.make_batched(run.task_id, len(run.seeds) * settings.env_copies, **run.task_kwargs)
     algo = learner(run.family)(env.spec, run.seeds, settings)
     updates, update = [0], algo.update
@@ -64,9 +70,17 @@ def seconds_per_step(run, env_steps: int) -> tuple[float, float]:
         return update(*args, **kwargs)
 
     algo.update = counting
-    start = time.perf_counter()
-    train(algo, env, run.seeds, Budget(env_steps, env_steps, 1), lambda points, losses: None)
-    return (time.perf_counter() - start) / env_steps, updates[0] / (env_steps - env_steps // 10)
+    # a budget the window cannot reach: the storage fills in batch_size / env_copies steps
+    steps = env_steps + 2 * (settings.batch_size // settings.env_copies + 1)
+    training = Training(algo, env, run.seeds, Budget(steps, steps, 1))
+    quiet = lambda points, losses: None  # noqa: E731
+    while not bool(training.ready.all()):
+        training.advance(quiet)
+    first, updates_before, start = training.t.clone(), updates[0], time.perf_counter()
+    while int((training.t - first).min()) < env_steps and not training.finished:
+        training.advance(quiet)
+    taken = float((training.t - first).float().mean())
+    return (time.perf_counter() - start) / taken, (updates[0] - updates_before) / taken
 
 
 def env_seconds_per_step(run, steps: int = 50) -> float:
