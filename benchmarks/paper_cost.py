@@ -4,21 +4,20 @@
                                     [--threads N] [--device auto] [--save benchmarks/measured/paper_cost.json]
 
 For every run the pipeline trains (or only those a figure draws, with ``--figure``), the run's learner trains its seeds together (the papers' 7 by
-default) for ``--env-steps`` timed steps per seed, taken once every seed's storage holds a batch,
-so that the window holds the algorithm's own update schedule (env steps and gradient steps in its
-ratio); the untimed steps before it fill the storage (a replay learner updates only then: MADDPG's
-and MAAC's batch is 1,024 transitions, VM3-AC's and IAC's 256), and the learning-curve evaluations
-are left out. The time per env step (all seeds together) times the paper profile's steps is the
-run's training cost, at most the share of steps before ``learning_starts`` too high (MADDPG's
-25,600 of 2,000,000); the curve and final evaluations come on top.
+default), measured in two parts: acting and stepping without updates, for ``--env-steps`` steps
+per seed or until every seed's storage holds a batch, whichever is longer; then its gradient step
+on batches sampled from that storage. A paper run makes its schedule's gradient steps per env step
+(``gradient_steps_per_env_step``) from ``learning_starts`` on. The learning-curve evaluations are
+left out: the time per env step (all seeds together) times the paper profile's steps, plus its
+gradient steps times their time, is the run's training cost; the curve and final evaluations
+come on top.
 
 Learners that update on whole episodes (recurrent agents on SMAC: a batch of 32 episodes can
-take thousands of steps to fill) are measured in two parts instead: acting and stepping without
-updates (which also gives the episodes' lengths under the learner's exploring policy, their
-mean L), and its update on a batch of episodes whose lengths are drawn from those (an update
-runs to the longest episode of all seeds' batches); a paper run makes one update phase per
-``update_every`` episodes of each of its ``env_copies``, i.e. ``steps / (L x copies x
-update_every)`` phases. Measure with nothing else running. With a GPU (``--device``, by default
+take thousands of steps to fill) are measured in the same two parts, their update on a batch of
+episodes whose lengths are drawn from those acting gave (the episodes' lengths under the
+learner's exploring policy, their mean L; an update runs to the longest episode of all seeds'
+batches); a paper run makes one update phase per ``update_every`` episodes of each of its
+``env_copies``, i.e. ``steps / (L x copies x update_every)`` phases. Measure with nothing else running. With a GPU (``--device``, by default
 params.yaml's ``device``), the runs train on it as the train stage would, and the hours are
 GPU-hours.
 
@@ -54,33 +53,70 @@ from pipeline.runtime import devices
 from pipeline.runtime.loops import Training, train
 
 
-def seconds_per_step(run, env_steps: int) -> tuple[float, float]:
-    """Seconds per env step, updates included, and gradient steps per env step, over
-    ``env_steps`` steps per seed timed from the step at which every seed's storage holds a
-    batch. Timing from a fixed step instead (a tenth of a 300-step window, until 2026-12-06)
-    timed MADDPG and MAAC without a single update and VM3-AC's and IAC's families with updates
-    in a sixth of the window: the table then held mostly acting (issue 28's note)."""
-    settings = dataclasses.replace(run.settings, learning_starts=0)
-    env = envs.make_batched(run.task_id, len(run.seeds) * settings.env_copies, **run.task_kwargs)
-    algo = learner(run.family)(env.spec, run.seeds, settings)
-    updates, update = [0], algo.update
+def gradient_steps_per_env_step(st, mean_length: float) -> float:
+    """The schedule's gradient steps per env step of a seed (pipeline/runtime/loops.py
+    ``_Schedule``): per env step, ``gradient_steps``; per phase, ``gradient_steps`` per phase,
+    a phase every ``update_every`` env steps or every ``update_every`` episodes of each copy."""
+    if st.gradient_steps_per == "env_step":
+        return float(st.gradient_steps)
+    if st.update_unit == "step":
+        return st.gradient_steps / st.update_every
+    return st.gradient_steps / (mean_length * st.env_copies * st.update_every)
 
-    def counting(*args, **kwargs):
-        updates[0] += 1
-        return update(*args, **kwargs)
 
-    algo.update = counting
-    # a budget the window cannot reach: the storage fills in batch_size / env_copies steps
-    steps = env_steps + 2 * (settings.batch_size // settings.env_copies + 1)
+def counting_lengths(env) -> list[int]:
+    """Wrap ``env.step`` so that every episode that ends appends its length to the list returned."""
+    step, running, lengths = env.step, np.zeros(env.n_copies, dtype=int), []
+
+    def counting(actions, active=None):
+        out = step(actions, active)
+        moved = np.ones(env.n_copies, bool) if active is None else np.asarray(active, bool).ravel()
+        running[moved] += 1
+        ended = np.asarray(out.terminated | out.truncated, bool).ravel() & moved
+        lengths.extend(running[ended].tolist())
+        running[ended] = 0
+        return out
+
+    env.step = counting
+    return lengths
+
+
+def replay_learner_cost(run, env_steps: int, paper_steps: int) -> tuple[float, float, float, float, float]:
+    """Seconds per env step without updates, seconds per gradient step, gradient steps per env
+    step, the paper run's hours and its gradient steps, for a learner on per-step transitions.
+
+    Acting is timed over at least ``env_steps`` steps per seed, the storage filling to a batch
+    (MADDPG's and MAAC's 1,024 transitions, VM3-AC's and IAC's 256); then gradient steps on
+    batches sampled from it, and the schedule's own rate of them (VM3-AC: one per env step, in a
+    phase after each episode, which a short window would miss or count whole). Until 2026-12-06
+    a 300-step window with learning from its 30th step was timed instead: it held no gradient
+    step of MADDPG or MAAC and a sixth of IAC's (issue 28's note)."""
+    st = run.settings
+    fill = st.batch_size // st.env_copies + 1  # steps per seed until each seed's storage holds a batch
+    steps = max(env_steps, fill) + 10
+    no_updates = dataclasses.replace(st, learning_starts=10 * steps)
+    env = envs.make_batched(run.task_id, len(run.seeds) * st.env_copies, **run.task_kwargs)
+    lengths = counting_lengths(env)
+    algo = learner(run.family)(env.spec, run.seeds, no_updates)
     training = Training(algo, env, run.seeds, Budget(steps, steps, 1))
     quiet = lambda points, losses: None  # noqa: E731
-    while not bool(training.ready.all()):
+    for _ in range(10):  # warm-up: first calls allocate (and SMAX compiles), not per step
         training.advance(quiet)
-    first, updates_before, start = training.t.clone(), updates[0], time.perf_counter()
-    while int((training.t - first).min()) < env_steps and not training.finished:
+    first, start = training.t.clone(), time.perf_counter()
+    while not training.finished:
         training.advance(quiet)
-    taken = float((training.t - first).float().mean())
-    return (time.perf_counter() - start) / taken, (updates[0] - updates_before) / taken
+    per_step = (time.perf_counter() - start) / float((training.t - first).float().mean())
+    if not bool(training.ready.all()):
+        raise RuntimeError(f"paper_cost: {run.name}'s storage holds no batch after {steps} steps")
+    algo.update(algo.sample(training.storage, None), None)  # warm-up
+    start = time.perf_counter()
+    for _ in range(5):
+        algo.update(algo.sample(training.storage, None), None)
+    per_update = (time.perf_counter() - start) / 5
+    mean_length = float(np.mean(lengths)) if lengths else float(env.spec.episode_limit)
+    rate = gradient_steps_per_env_step(st, mean_length)
+    updates = rate * max(0, paper_steps - st.learning_starts)
+    return per_step, per_update, rate, (paper_steps * per_step + updates * per_update) / 3600, updates
 
 
 def env_seconds_per_step(run, steps: int = 50) -> float:
@@ -164,18 +200,7 @@ def episode_learner_cost(run, env_steps: int, paper_steps: int) -> tuple[float, 
     no_updates = dataclasses.replace(st, learning_starts=10 * env_steps)
     env = envs.make_batched(run.task_id, len(run.seeds) * st.env_copies, **run.task_kwargs)
     algo = learner(run.family)(env.spec, run.seeds, no_updates)
-    step, running, lengths = env.step, np.zeros(env.n_copies, dtype=int), []
-
-    def counting(actions, active=None):
-        out = step(actions, active)
-        moved = np.ones(env.n_copies, bool) if active is None else np.asarray(active, bool).ravel()
-        running[moved] += 1
-        ended = np.asarray(out.terminated | out.truncated, bool).ravel() & moved
-        lengths.extend(running[ended].tolist())
-        running[ended] = 0
-        return out
-
-    env.step = counting
+    lengths = counting_lengths(env)
     # warm-up: SMAX compiles its step once per batch shape and process (seconds), not per step
     train(algo, env, run.seeds, Budget(20, 20, 1), lambda points, losses: None)
     lengths.clear()
@@ -193,9 +218,9 @@ def episode_learner_cost(run, env_steps: int, paper_steps: int) -> tuple[float, 
     for _ in range(3):
         algo.update(batch, None)
     per_update = (time.perf_counter() - start) / 3
-    phases = paper_steps / (mean_length * st.env_copies * st.update_every)
-    hours = (paper_steps * per_step + phases * st.gradient_steps * per_update) / 3600
-    return per_step, per_update, round(mean_length), hours, phases * st.gradient_steps
+    updates = gradient_steps_per_env_step(st, mean_length) * paper_steps
+    hours = (paper_steps * per_step + updates * per_update) / 3600
+    return per_step, per_update, round(mean_length), hours, updates
 
 
 def warn_if_loaded() -> float:
@@ -272,10 +297,8 @@ def main() -> None:
         run = dataclasses.replace(runs[name], seeds=seeds)
         paper_steps = budget_of(paper, run.task).env_steps
         if learner(run.family).loop == "transitions":
-            per_step, update_rate = seconds_per_step(run, args.env_steps)
-            hours = per_step * paper_steps / 3600
-            updates = update_rate * max(0, paper_steps - run.settings.learning_starts)
-            extra, length = "", None
+            per_step, per_update, rate, hours, updates = replay_learner_cost(run, args.env_steps, paper_steps)
+            extra, length = f"  (no updates; gradient step {per_update * 1e3:.1f} ms, {rate:.3g} per env step)", None
         else:
             per_step, per_update, length, hours, updates = episode_learner_cost(run, args.env_steps, paper_steps)
             extra = f"  (no updates; update {per_update:.2f} s on episodes of {length} steps on average)"
