@@ -313,9 +313,11 @@ def main() -> None:
                 floored[run.name] = hours
                 floor = f" {low:8.1f} {hours / low:7.1f}"
         print(f"{run.name:46} {per_step * 1e3:8.1f} {hours:8.1f}{floor}{extra}", flush=True)
-        if args.save:
+        if args.save:  # the two parts price a run of any length (pipeline/design/measured_cost.py)
             row = {"family": run.family, "task": run.task, "paper_env_steps": paper_steps,
-                   "seconds_per_env_step": hours * 3600 / paper_steps}  # updates included
+                   "seconds_per_env_step": hours * 3600 / paper_steps,  # updates included
+                   "acting_seconds_per_env_step": per_step, "seconds_per_gradient_step": per_update,
+                   "gradient_steps_per_env_step": updates / max(1, paper_steps - run.settings.learning_starts)}
             measured.merge(args.save, run.name, dict(row, **measured_at))
     print("per family (hours):", ", ".join(f"{f} {h:.1f}" for f, h in sorted(per_family.items(), key=lambda x: -x[1])))
     if floors is not None:

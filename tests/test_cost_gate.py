@@ -10,6 +10,7 @@ import pytest
 import yaml
 from conftest import REPO
 
+from pipeline.design.measured_cost import training_seconds
 from pipeline.runtime import cost_gate
 
 
@@ -75,3 +76,15 @@ def test_an_unpriced_run_is_named_even_under_the_limit(tmp_path, monkeypatch, ca
 def test_the_evidence_instance_reads_the_repositorys_table():
     assert cost_gate.table_path(REPO / "evidence") == REPO / cost_gate.TABLE
     assert cost_gate.table_path(REPO) == REPO / cost_gate.TABLE
+
+
+def test_a_run_shorter_than_its_learning_starts_is_priced_at_acting_alone():
+    # MADDPG updates from its 25,600th step on: the default profile's 1,500 steps only act
+    row = {"seeds": 7, "threads": 1, "seconds_per_env_step": 0.05, "acting_seconds_per_env_step": 0.01,
+           "seconds_per_gradient_step": 4.0, "gradient_steps_per_env_step": 0.01}  # fmt: skip
+    assert training_seconds(row, 1500, 25600, 7) == pytest.approx(15.0)
+    # past it, one gradient step per 100 env steps at 4 s each; 3 seeds of 7 measured
+    assert training_seconds(row, 125600, 25600, 7) == pytest.approx(1256.0 + 1000 * 4.0)
+    assert training_seconds(row, 125600, 25600, 3) == pytest.approx((1256.0 + 4000.0) * 3 / 7)
+    # a row measured before the parts: its mean on every step
+    assert training_seconds({"seeds": 7, "threads": 1, "seconds_per_env_step": 0.05}, 1500, 25600, 7) == pytest.approx(75.0)

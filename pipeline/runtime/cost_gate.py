@@ -4,9 +4,10 @@
 
 The training stages the build would run (``parallel_repro.dry_plan``), each priced from the
 committed table of measured per-step times (``benchmarks/measured/paper_cost.json``, written by
-``python -m benchmarks.paper_cost --save``): seconds per env step of the run's seeds together,
-updates included, times the run's env steps, scaled by its seeds against the seeds measured (an
-upper bound: seeds batched together cost less than that). A run the table lacks (a new variant)
+``python -m benchmarks.paper_cost --save``): the run's env steps at the acting time per step of
+its seeds together, and its gradient steps from ``learning_starts`` on at theirs
+(pipeline/design/measured_cost.py), scaled by its seeds against the seeds measured (an upper
+bound: seeds batched together cost less than that). A run the table lacks (a new variant)
 is priced as the median of its family's runs on its task, else of its family. Evaluations and
 process start-ups come on top. When the build would take over ``LIMIT_HOURS`` on this machine
 (CPU-hours over the stages running at once), it prints the estimate with the disk its resume
@@ -26,6 +27,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline.design.measured_cost import PRICED, training_seconds
+
 TABLE = Path("benchmarks/measured/paper_cost.json")
 LIMIT_HOURS = 1.0  # wall-clock hours on this machine above which a build needs the user's yes
 ACCEPT = "HARNESS_ACCEPT_COST"
@@ -41,7 +44,7 @@ def table_path(root: Path) -> Path:
 
 
 def price(run, table: dict) -> tuple[float, str]:
-    """Seconds per env step of ``run`` with its seeds, and where the number comes from."""
+    """Seconds to train ``run`` (its seeds, its budget's env steps), and where the number comes from."""
     rows = table["runs"]
     row = rows.get(run.name)
     source = "measured"
@@ -50,9 +53,11 @@ def price(run, table: dict) -> tuple[float, str]:
                [r for r in rows.values() if r["family"] == run.family]  # fmt: skip
         if not same:
             return 0.0, "not in the table"
-        row = {**same[0], "seconds_per_env_step": statistics.median(r["seconds_per_env_step"] for r in same)}
+        parts = [k for k in PRICED if all(k in r for r in same)]  # each part's median over those runs
+        row = {"seeds": same[0]["seeds"], "threads": same[0]["threads"],
+               **{k: statistics.median(r[k] for r in same) for k in parts}}
         source = f"median of {len(same)} {run.family} run(s)"
-    return row["seconds_per_env_step"] * len(run.seeds) / row["seeds"] * row["threads"], source
+    return training_seconds(row, run.budget.env_steps, run.settings.learning_starts, len(run.seeds)), source
 
 
 def planned_runs(targets: Sequence[str] = (), root: Path = Path(".")) -> list[str]:
@@ -75,11 +80,10 @@ def estimate(planned: Sequence[str] | None = None, root: Path = Path(".")) -> di
         run = runs.get(name)
         if run is None:
             continue
-        per_step, source = price(run, table)
-        steps = run.budget.env_steps * len(run.seeds)
+        seconds, source = price(run, table)
         cost["runs"].append(run)
-        cost["env_steps"] += steps
-        cost["cpu_hours"] += per_step * run.budget.env_steps / 3600
+        cost["env_steps"] += run.budget.env_steps * len(run.seeds)
+        cost["cpu_hours"] += seconds / 3600
         if source == "not in the table":
             cost["unpriced"].append(name)
         elif source != "measured":

@@ -22,6 +22,7 @@ import pandas as pd
 from pipeline.design import evidence
 from pipeline.design.budget import PAPER_PROFILE
 from pipeline.design.code_files import ROOT
+from pipeline.design.measured_cost import training_seconds
 from pipeline.design.params import load_runs
 from pipeline.outputs import layout, stopping
 from pipeline.outputs.provenance import package_versions, pipeline_stages, stage_inputs
@@ -108,7 +109,8 @@ def claim_cost(claim: dict, params: dict, table: dict) -> float | None:
         row = rows.get(name)
         if row is None:
             return None
-        total += row["seconds_per_env_step"] * row["threads"] * needed_steps(claim, params, row["task"]) / 3600
+        # from step 0 (an upper bound by the steps before learning_starts, a few % at a claim's budget)
+        total += training_seconds(row, needed_steps(claim, params, row["task"]), 0, row["seeds"]) / 3600
     return total
 
 
