@@ -70,6 +70,20 @@ def test_a_bad_evidence_yaml_stops_in_one_line(change, message):
     assert str(err.value).startswith(message)
 
 
+def test_a_check_like_a_default_is_written_in_full_its_own_fields_winning():
+    planned = {"check_defaults": {"task": {"kind": "curve", "reference": "r.json", "window": [1, 2], "band": [0.5, 2.0]}},
+               "checks": {"a": {"like": "task", "learner": "A", "run": "a-task", "band": [0.8, 1.2]},
+                          "b": {"like": "task", "learner": "B", "run": "b-task"}}}  # fmt: skip
+    checks = evidence.derive_checks(planned)
+    assert checks["a"] == {"kind": "curve", "learner": "A", "run": "a-task", "reference": "r.json", "window": [1, 2],
+                           "band": [0.8, 1.2]}  # fmt: skip
+    assert list(checks["a"]) == ["kind", "learner", "run", "reference", "window", "band"]  # CHECK_ORDER
+    checks["b"]["window"].append(3)  # a copy each: the file is written without YAML anchors
+    assert planned["check_defaults"]["task"]["window"] == [1, 2]
+    with pytest.raises(evidence.EvidenceError, match=r"^evidence.yaml checks.c.like: no 'other' in check_defaults$"):
+        evidence.derive_checks({"check_defaults": {}, "checks": {"c": {"like": "other"}}})
+
+
 def test_instance_stages_read_code_one_level_up_keep_outputs_in_git_and_own_budgets(monkeypatch):
     monkeypatch.chdir(ROOT / evidence.FOLDER)
     params, runs = load_runs()

@@ -54,6 +54,20 @@ def inside(monkeypatch):
     return enter
 
 
+def test_recording_a_stage_leaves_its_outputs_in_place_for_the_stages_reading_them(tmp_path, inside):
+    """The stages that read an output may run while it is recorded: DVC's relink would replace
+    the file from the cache, and a reader opening it meanwhile found it missing."""
+    from dvc.repo import Repo, lock_repo
+
+    root = inside(project(tmp_path))
+    sh([sys.executable, "-c", "import pathlib; pathlib.Path('a.txt').write_text('a')"], root)
+    os.link(root / "a.txt", tmp_path / "a.held")  # holds the file's inode, so a new file cannot reuse it
+    with Repo(str(root)) as repo, lock_repo(repo):  # held as reproduce() holds it
+        parallel_repro.record([next(s for s in repo.index.stages if s.name == "a")])
+    assert (root / "a.txt").samefile(tmp_path / "a.held")  # the same file, never removed and written again
+    assert sh([sys.executable, "-m", "dvc", "status", "a"], root).stdout.strip() == "Data and pipelines are up to date."
+
+
 def test_the_parallel_build_records_what_the_serial_build_records(tmp_path, inside):
     serial, parallel = project(tmp_path / "serial"), project(tmp_path / "parallel")
     sh([sys.executable, "-m", "dvc", "repro"], serial)

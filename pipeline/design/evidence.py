@@ -26,9 +26,12 @@ from pipeline.design.code_files import ROOT
 SPEC = Path("evidence.yaml")
 FOLDER = Path("evidence")
 PROFILE = "evidence"
-SPEC_KEYS = {"profile", "resume_every", "builds", "runs", "claims", "checks"}
+SPEC_KEYS = {"profile", "resume_every", "builds", "runs", "claims", "check_defaults", "checks"}
 BUILD_SECTIONS = ("figures", "tables", "snapshots", "comparisons")
 BUDGET_KEYS = ("env_steps", "curve_interval", "curve_episodes")  # a task's budget (design/budget.py)
+# a check's fields in the order checks.yaml writes them when they come from check_defaults
+CHECK_ORDER = ("kind", "learner", "run", "table", "quantity", "metric", "reference", "reference_label", "source",
+               "window", "band", "tolerance")
 HEADER = "# Derived by `python -m pipeline.design.evidence` from {root} (and evidence.yaml): edit those.\n"
 
 
@@ -116,6 +119,23 @@ def derive_claims(claims: dict, spec: dict) -> dict:
     return {"claims": {cid: claims["claims"][cid] for cid in chosen}}
 
 
+def derive_checks(spec: dict) -> dict:
+    """The learning checks in full: a check with ``like: NAME`` takes the fields of
+    ``check_defaults.NAME`` (a task's reference, window and band, shared by its checks) and sets
+    the rest, its own fields winning, written in CHECK_ORDER."""
+    defaults = spec.get("check_defaults") or {}
+    _require(isinstance(defaults, dict), "evidence.yaml check_defaults", "must map names to a check's shared fields")
+    checks = {}
+    for name, check in (spec.get("checks") or {}).items():
+        if isinstance(check, dict) and "like" in check:
+            like = check["like"]
+            _require(like in defaults, f"evidence.yaml checks.{name}.like", f"no '{like}' in check_defaults")
+            check = {**copy.deepcopy(defaults[like]), **{k: v for k, v in check.items() if k != "like"}}
+            check = {**{k: check[k] for k in CHECK_ORDER if k in check}, **check}
+        checks[name] = check
+    return checks
+
+
 def render(data: dict, root: str) -> str:
     return HEADER.format(root=root) + yaml.safe_dump(data, sort_keys=False, width=100, allow_unicode=True)
 
@@ -131,7 +151,7 @@ def derived_files(root: Path = ROOT) -> dict[Path, str]:
     return {
         FOLDER / "params.yaml": render(derive_params(params, spec), "params.yaml"),
         FOLDER / "claims.yaml": render(derive_claims(claims, spec), "claims.yaml"),
-        FOLDER / "checks.yaml": render({"checks": spec.get("checks") or {}}, "evidence.yaml"),
+        FOLDER / "checks.yaml": render({"checks": derive_checks(spec)}, "evidence.yaml"),
     }
 
 

@@ -479,10 +479,13 @@ def reproduce(root: Path, client, threads: int, record_every: float = RECORD_EVE
 def record(stages: list) -> None:
     """What `dvc repro` writes for each stage it ran (DVC's `commit --force`, done for a batch
     at once): the hashes of its dependencies, params and outputs, the outputs into the cache,
-    and the stages' dvc.lock entries."""
+    and the stages' dvc.lock entries. The outputs are copied into the cache and left in place
+    (no relink): the stages that read them may be running already, and DVC's relink checks an
+    output out again from the cache, so a reader could find it missing (one did:
+    tests/test_parallel_repro.py, recording after every stage)."""
     for stage in stages:
         stage.save()
-        stage.commit()
+        stage.commit(relink=False)
     if stages:
         stages[0].dvcfile.dump_stages(stages, update_pipeline=False)
 
