@@ -149,6 +149,20 @@ def test_an_interrupted_build_keeps_what_finished_and_the_next_build_does_the_re
     assert parallel_repro.plan(parallel) == []
 
 
+def wait_for_both_stages(root: Path, builder: subprocess.Popen, seconds: float = 300) -> None:
+    """Wait until the slow stage started and the quick one finished, so that Ctrl-C lands on a
+    running build. The builder's start (DVC, Dask, the cost gate's imports) can take minutes on a
+    loaded core; past ``seconds`` the builder is killed and the test fails saying so."""
+    deadline = time.monotonic() + seconds
+    while not ((root / "started").exists() and (root / "quick.txt").exists()):
+        if time.monotonic() > deadline or builder.poll() is not None:
+            if builder.poll() is None:
+                os.killpg(builder.pid, signal.SIGKILL)
+            out, _ = builder.communicate(timeout=60)
+            pytest.fail(f"the builder ended, or had not run both stages in {seconds:.0f} s:\n{out}")
+        time.sleep(0.2)
+
+
 def test_ctrl_c_ends_the_running_stages_records_what_finished_and_leaves_no_process(tmp_path):
     """Ctrl-C at a terminal signals the builder's whole process group (its Dask workers too):
     no new stage starts, the running one is ended (SIGTERM), what finished is recorded, the
@@ -166,9 +180,7 @@ def test_ctrl_c_ends_the_running_stages_records_what_finished_and_leaves_no_proc
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a shell's foreground job
     )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not ((root / "started").exists() and (root / "quick.txt").exists()) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for_both_stages(root, builder)
     os.killpg(builder.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
     stopped_at = time.monotonic()
     out, _ = builder.communicate(timeout=60)
@@ -203,9 +215,7 @@ def test_ctrl_c_ends_a_warm_stage_and_its_warm_process_leaves_none_behind(tmp_pa
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
-    deadline = time.monotonic() + 180
-    while not ((root / "started").exists() and (root / "quick.txt").exists()) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for_both_stages(root, builder)
     stage_pid = int((root / "started").read_text())
     assert Path(f"/proc/{stage_pid}/cmdline").read_bytes().split(b"\0")[2] == b"pipeline.runtime.warm_stages"  # forked
     os.killpg(builder.pid, signal.SIGINT)
