@@ -84,6 +84,34 @@ def test_a_check_like_a_default_is_written_in_full_its_own_fields_winning():
         evidence.derive_checks({"check_defaults": {}, "checks": {"c": {"like": "other"}}})
 
 
+def derived_from(planned: dict) -> dict[Path, str]:
+    """What derived_files would give were evidence.yaml ``planned``."""
+    return {evidence.FOLDER / "params.yaml": evidence.render(evidence.derive_params(root_params(), planned), "params.yaml"),
+            evidence.FOLDER / "checks.yaml": evidence.render({"checks": evidence.derive_checks(planned)}, "evidence.yaml")}  # fmt: skip
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s["checks"]["iac_official"].update(run="iac-iac_predator_pray"),
+     "evidence.yaml checks.iac_official.run: no run 'iac-iac_predator_pray' in params.yaml"),
+    (lambda s: s["runs"]["iac-iac_predator_prey"].update(algorithm="iacc"),
+     "evidence/params.yaml would not load: runs.iac-iac_predator_prey.algorithm: unknown algorithm 'iacc'"),
+])  # fmt: skip
+def test_a_bad_run_or_check_stops_before_any_derived_file_is_written(monkeypatch, change, message):
+    # before, the derived files were written first and `dvc_stages` refused them after: a bad
+    # checks.yaml was left behind for the checks' stage to read
+    bad = copy.deepcopy(spec())
+    change(bad)
+    with pytest.raises(evidence.EvidenceError) as err:
+        evidence.validate_instance(derived_from(bad))
+    assert str(err.value).startswith(message)
+    before = {path: (ROOT / path).read_bytes() for path in derived_from(spec())}
+    monkeypatch.setattr(evidence, "derived_files", lambda: derived_from(bad))
+    with pytest.raises(SystemExit, match=f"^evidence: {message}"):
+        evidence.main([])
+    assert {path: (ROOT / path).read_bytes() for path in before} == before
+    evidence.validate_instance(derived_from(spec()))  # today's evidence.yaml passes
+
+
 def test_instance_stages_read_code_one_level_up_keep_outputs_in_git_and_own_budgets(monkeypatch):
     monkeypatch.chdir(ROOT / evidence.FOLDER)
     params, runs = load_runs()

@@ -33,6 +33,11 @@ def load_checks(runs: dict, path: Path = CHECKS_FILE) -> dict:
         checks = (yaml.safe_load(path.read_text()) or {}).get("checks") or {}
     except (OSError, yaml.YAMLError) as err:
         raise CheckError(f"{path}: cannot be read ({err})".replace("\n", " ")) from None
+    return validate_checks(checks, runs)
+
+
+def validate_checks(checks: dict, runs: dict) -> dict:
+    """Each check complete, on one of ``runs``, with its reference file there; CheckError if not."""
     for name, check in checks.items():
         key = f"checks.{name}"
         _require(isinstance(check, dict) and check.get("kind") in KINDS, f"{key}.kind", f"must be one of {', '.join(KINDS)}")

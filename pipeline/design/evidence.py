@@ -155,12 +155,30 @@ def derived_files(root: Path = ROOT) -> dict[Path, str]:
     }
 
 
+def validate_instance(files: dict[Path, str]) -> None:
+    """The derived files as their readers take them: the instance's runs resolved from its
+    params.yaml (as `dvc_stages` does) and every check on one of them (as the checks' stage does),
+    so that a bad run or check stops before any derived file is written, not after."""
+    from pipeline.design.checks import CheckError, validate_checks
+    from pipeline.design.params import ParamsError, resolve_runs  # imports the learners: only here
+
+    try:
+        runs = resolve_runs(yaml.safe_load(files[FOLDER / "params.yaml"]))
+    except ParamsError as err:
+        raise EvidenceError(f"{FOLDER / 'params.yaml'} would not load: {err}") from None
+    try:
+        validate_checks(yaml.safe_load(files[FOLDER / "checks.yaml"])["checks"], runs)
+    except CheckError as err:
+        raise EvidenceError(f"{SPEC} {err}") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the derived files are not current")
     args = parser.parse_args(argv)
     try:
         files = derived_files()
+        validate_instance(files)
     except EvidenceError as err:
         raise SystemExit(f"evidence: {err}") from None
     stale = [path for path, text in files.items() if not (ROOT / path).is_file() or (ROOT / path).read_text() != text]
