@@ -140,10 +140,11 @@ def render(data: dict, root: str) -> str:
     return HEADER.format(root=root) + yaml.safe_dump(data, sort_keys=False, width=100, allow_unicode=True)
 
 
-def derived_files(root: Path = ROOT) -> dict[Path, str]:
-    """evidence/params.yaml and evidence/claims.yaml as the root files give them."""
+def derived_files(root: Path = ROOT, spec: dict | None = None) -> dict[Path, str]:
+    """evidence/params.yaml, claims.yaml and checks.yaml as the root files give them (``spec``:
+    an evidence.yaml to derive them from instead of the file's)."""
     try:
-        spec = yaml.safe_load((root / SPEC).read_text()) or {}
+        spec = (yaml.safe_load((root / SPEC).read_text()) or {}) if spec is None else spec
         params = yaml.safe_load((root / "params.yaml").read_text())
         claims = yaml.safe_load((root / "claims.yaml").read_text())
     except (OSError, yaml.YAMLError) as err:
