@@ -131,14 +131,16 @@ def test_a_new_task_in_a_later_chunk_leaves_earlier_runs_up_to_date(monkeypatch,
     monkeypatch.chdir(ROOT / evidence.FOLDER)
     before = yaml.safe_load(dvc_stages.render(*load_runs()))["stages"]
     grown = copy.deepcopy(spec())
-    grown["profile"]["tasks"]["cooperative_navigation_n3"] = {"env_steps": 1000, "curve_interval": 500}
-    grown["runs"]["maddpg-cooperative_navigation_n3"] = {"algorithm": "maddpg", "task": "cooperative_navigation_n3"}
+    # a MADDPG task the evidence has not budgeted yet (chunk 11 budgeted cooperative navigation)
+    task = next(t for t in ("treasure_collection_n4", "multiwalker_n3", "predator_prey_n2") if t not in grown["profile"]["tasks"])
+    grown["profile"]["tasks"][task] = {"env_steps": 1000, "curve_interval": 500}
+    grown["runs"][f"maddpg-{task}"] = {"algorithm": "maddpg", "task": task}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(evidence.derive_params(root_params(), grown)))
     shutil.copy(ROOT / "evidence/checks.yaml", tmp_path / "checks.yaml")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(evidence, "is_instance", lambda: True)
     after = yaml.safe_load(dvc_stages.render(*load_runs()))["stages"]
-    assert "train-maddpg-cooperative_navigation_n3" in after
+    assert f"train-maddpg-{task}" in after
     old = yaml.safe_load((ROOT / "evidence/params.yaml").read_text())
     new = yaml.safe_load(Path("params.yaml").read_text())
 
