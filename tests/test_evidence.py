@@ -127,7 +127,8 @@ def test_instance_stages_read_code_one_level_up_keep_outputs_in_git_and_own_budg
 
 
 def test_a_new_task_in_a_later_chunk_leaves_earlier_runs_up_to_date(monkeypatch, tmp_path):
-    """A run's stages depend on its own task's budget: adding a task changes no earlier stage."""
+    """A run's stages, and the figures, tables and snapshots drawn from its runs, depend on their
+    own tasks' budgets: adding a task changes no earlier stage."""
     monkeypatch.chdir(ROOT / evidence.FOLDER)
     before = yaml.safe_load(dvc_stages.render(*load_runs()))["stages"]
     grown = copy.deepcopy(spec())
@@ -135,7 +136,7 @@ def test_a_new_task_in_a_later_chunk_leaves_earlier_runs_up_to_date(monkeypatch,
     task = next(t for t in ("treasure_collection_n4", "multiwalker_n3", "predator_prey_n2") if t not in grown["profile"]["tasks"])
     grown["profile"]["tasks"][task] = {"env_steps": 1000, "curve_interval": 500}
     grown["runs"][f"maddpg-{task}"] = {"algorithm": "maddpg", "task": task}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(evidence.derive_params(root_params(), grown)))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(evidence.derive_params(root_params(), grown), sort_keys=False))
     shutil.copy(ROOT / "evidence/checks.yaml", tmp_path / "checks.yaml")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(evidence, "is_instance", lambda: True)
@@ -149,8 +150,10 @@ def test_a_new_task_in_a_later_chunk_leaves_earlier_runs_up_to_date(monkeypatch,
             params = params[part]
         return params
 
+    drawn = ("figure-", "table-", "snapshot-", "compare-")
+    assert any(name.startswith(drawn) for name in before)
     for name, stage in before.items():
-        if name.startswith(("train-", "evaluate-")):
+        if name.startswith(("train-", "evaluate-", *drawn)):
             assert after[name]["params"] == stage["params"], name
             for key in stage["params"]:
                 assert value(new, key) == value(old, key), f"{name} would rerun: {key} changed"

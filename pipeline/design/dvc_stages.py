@@ -28,8 +28,9 @@ from pipeline.design.params import MATRIX_GAME_LEARNERS, SNAPSHOT_KINDS, load_ru
 from pipeline.outputs import layout
 
 DVC_FILE = Path("dvc.yaml")
-# A figure below the papers' budget says so, with the papers' own numbers (design/budget.py's
-# budget_note): it reads the profile in use and the paper profile, hence every profile.
+# A figure below the papers' budget says so, with the papers' own numbers (design/figure_budget.py's
+# budget_line): it reads the profile in use and the paper profile, hence every profile (the
+# evidence instance narrows this to the tasks each stage draws: design/evidence.py).
 NOTED_BUDGET = ["profile", "profiles"]
 
 

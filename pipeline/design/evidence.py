@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.design.budget import PAPER_PROFILE
 from pipeline.design.code_files import ROOT
 
 SPEC = Path("evidence.yaml")
@@ -227,6 +228,45 @@ def _narrowed(stage_name: str, params: list[str], run, snapshots: dict) -> list[
     return out
 
 
+def _drawn_tasks(stage_name: str, params: dict) -> list[str] | None:
+    """The tasks whose runs a figure, table, snapshot or comparison stage reads (None for any
+    other stage)."""
+    kind, _, name = stage_name.partition("-")
+    if kind == "figure":
+        return [panel["task"] for panel in params["figures"][name]["panels"].values()]
+    if kind == "table":
+        table = params["tables"][name]
+        return [table["task"]] if table["kind"] == "matrix_game" else list(table["columns"].values())
+    if kind == "snapshot":
+        return [params["snapshots"][name]["task"]]
+    if kind == "compare":
+        return [params["comparisons"][name][part]["task"] for part in ("reach", "final")]
+    return None
+
+
+def _narrowed_budget(stage_params: list[str], tasks: list[str], params: dict) -> list[str]:
+    """A drawing stage's params with the profiles narrowed to what it reads of them: the
+    evidence profile's seeds, evaluation episodes and its tasks' budgets (the runs it reads),
+    and, for the budget line on its face (pipeline/design/figure_budget.py), the paper
+    profile's seeds and those tasks' steps. So a chunk that budgets a new task leaves the
+    tables and snapshots of the others up to date (they used to depend on every profile)."""
+    tasks = list(dict.fromkeys(tasks))
+    own = [f"profiles.{PROFILE}.{key}" for key in ("seeds", "eval_episodes")]
+    own += [f"profiles.{PROFILE}.tasks.{task}" for task in tasks]
+    paper_tasks = params["profiles"][PAPER_PROFILE].get("tasks") or {}
+    paper = [f"profiles.{PAPER_PROFILE}.{key}" for key in ("seeds", "env_steps")]
+    paper += [f"profiles.{PAPER_PROFILE}.tasks.{task}" for task in tasks if task in paper_tasks]
+    out = []
+    for p in stage_params:
+        if p == "profiles.${profile}":
+            out += own
+        elif p == "profiles":
+            out += own + paper
+        else:
+            out.append(p)
+    return list(dict.fromkeys(out))
+
+
 def _in_git(outs: list) -> list[dict]:
     """Every output kept in git (this project has no DVC remote: a fresh clone has only git)."""
     fixed = []
@@ -261,8 +301,8 @@ def _with_checks(stages: dict, runs: dict) -> dict:
 
 def instance_yaml(doc: dict, params: dict, runs: dict) -> dict:
     """The root-style pipeline ``doc`` as the evidence instance runs it: repository files one
-    level up, every output in git, the learning checks before the report, and each run's
-    stages depending on its own task's budget only."""
+    level up, every output in git, the learning checks before the report, and each run's,
+    figure's, table's and snapshot's stages depending on their own tasks' budgets only."""
     by_stage = {f"{prefix}{name}": run for name, run in runs.items() for prefix in RUN_STAGES}
     doc["stages"] = _with_checks(doc["stages"], runs)
     for name, stage in doc["stages"].items():
@@ -272,4 +312,6 @@ def instance_yaml(doc: dict, params: dict, runs: dict) -> dict:
                 stage[kind] = _in_git(stage[kind])
         if name in by_stage:
             stage["params"] = _narrowed(name, stage["params"], by_stage[name], params.get("snapshots", {}))
+        elif (tasks := _drawn_tasks(name, params)) is not None:
+            stage["params"] = _narrowed_budget(stage["params"], tasks, params)
     return doc
