@@ -25,6 +25,7 @@ import yaml
 from pipeline.design import code_digests, evidence
 from pipeline.design.code_files import run_code, source_files
 from pipeline.design.params import MATRIX_GAME_LEARNERS, SNAPSHOT_KINDS, load_runs, run_of
+from pipeline.design.task_levels import LEVELS, draws_levels
 from pipeline.outputs import layout
 
 DVC_FILE = Path("dvc.yaml")
@@ -145,7 +146,11 @@ def pipeline_yaml(params: dict, runs: dict) -> dict:
         drawn = dict.fromkeys(run_of(c["algorithm"], p["task"]) for p in figure["panels"].values() for c in figure["curves"].values())
         stages[f"figure-{name}"] = {
             "cmd": f"python -m pipeline.stages.figures {name}",
-            "deps": [*(f"{layout.run_dir(run).as_posix()}/curves.csv" for run in drawn), *source_files("pipeline.stages.figures")],
+            "deps": [
+                *(f"{layout.run_dir(run).as_posix()}/curves.csv" for run in drawn),
+                *([LEVELS] if draws_levels(figure) else []),  # fixed policies' returns, drawn as scale
+                *source_files("pipeline.stages.figures"),
+            ],
             "params": [f"figures.{name}", "figure_style", *NOTED_BUDGET],
             "outs": in_git(layout.figure_files({name: figure})),
         }

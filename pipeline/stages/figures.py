@@ -10,7 +10,9 @@ panel (one task) the mean over seeds of every curve (one algorithm) with its 95%
 band, x = environment steps, y = the average of all agents' rewards per episode (VM3-AC §6,
 Fig. 3) or the test win rate. A figure with several panels is also written one file per panel,
 ``<name>_<panel>``, and its composite follows the paper's layout (``grid``). A figure made on a
-budget below the papers' says so on its face.
+budget below the papers' says so on its face. A harness figure (one in neither paper) also draws
+the returns of fixed policies on its panels' tasks where they were measured
+(pipeline/design/task_levels.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import seaborn as sns  # noqa: E402
 
 from pipeline.design.figure_budget import budget_line  # noqa: E402
 from pipeline.design.params import entry_from_argv, load_runs, run_of  # noqa: E402
+from pipeline.design.task_levels import figure_levels  # noqa: E402
 from pipeline.outputs import (
     layout,  # noqa: E402
     stopping,  # noqa: E402
@@ -41,9 +44,10 @@ COLUMNS = {  # metric -> (mean, band low, band high) in a curve summary (statist
     "return": ("mean_return", "ci95_low", "ci95_high"),
     "win_rate": ("mean_win_rate", "win_ci95_low", "win_ci95_high"),
 }
+LEVEL_STYLES = {"random": ":", "scripted": "--"}  # grey lines, told apart by their dashes
 
 
-def draw_panel(ax, name: str, figure: dict, panel: dict) -> None:
+def draw_panel(ax, name: str, figure: dict, panel: dict, levels: dict) -> None:
     metric = figure.get("metric", "return")
     mean, low, high = COLUMNS[metric]
     for label, curve in figure["curves"].items():
@@ -56,6 +60,8 @@ def draw_panel(ax, name: str, figure: dict, panel: dict) -> None:
         lo, hi = BOUNDS.get(metric, (None, None))
         band = data[low].clip(lo, hi), data[high].clip(lo, hi)
         ax.fill_between(data["step"], *band, color=curve.get("color"), alpha=0.2, linewidth=0)
+    for level, value in levels.get(panel["task"], {}).items():
+        ax.axhline(value, color="grey", linestyle=LEVEL_STYLES[level], linewidth=1.2, label=f"{level.capitalize()} policy ({value:.1f})")
     ax.set(title=panel.get("title", panel["task"]), xlabel="Environment steps", ylabel=Y_LABELS[metric])
     if metric in BOUNDS:  # a rate's whole range, so panels and figures compare at a glance
         low_edge, high_edge = BOUNDS[metric]
@@ -64,19 +70,19 @@ def draw_panel(ax, name: str, figure: dict, panel: dict) -> None:
     ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
 
 
-def draw(name: str, figure: dict, style: dict, notes: list[str], folder) -> None:
+def draw(name: str, figure: dict, style: dict, notes: list[str], folder, levels: dict) -> None:
     panels = figure["panels"]
     size = style["width"], style["height"]
     if len(panels) > 1:  # one file per panel, then the composite
         for key, panel in panels.items():
             fig, ax = plt.subplots(figsize=size)
-            draw_panel(ax, name, figure, panel)
+            draw_panel(ax, name, figure, panel, levels)
             ax.legend(loc="best", fontsize="small")
             save(fig, notes, folder, figure["paper"], f"{name}_{key}", style["dpi"])
     rows, cols = figure.get("grid", [1, len(panels)])
     fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False)
     for ax, (key, panel) in zip(axes.flat, panels.items()):
-        draw_panel(ax, name, figure, panel)
+        draw_panel(ax, name, figure, panel, levels)
         if len(panels) > 1:
             ax.set_title(f"({key}) {ax.get_title()}")
     for ax in list(axes.flat)[len(panels):]:
@@ -91,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     sns.set_theme(style="whitegrid")
     notes = [n for n in (budget_line(params, [p["task"] for p in figure["panels"].values()]), figure.get("note")) if n]
     with staging(f"figure-{name}") as folder:
-        draw(name, figure, params["figure_style"], notes, folder)
+        draw(name, figure, params["figure_style"], notes, folder, figure_levels(figure, params["tasks"]))
         for staged in sorted((folder / figure["paper"]).iterdir()):
             publish(staged, layout.FIGURES / figure["paper"] / staged.name)
 
