@@ -122,3 +122,14 @@ def test_a_claim_decided_on_policies_that_never_score_is_written(scratch):
     report.main()
     claim = json.loads(Path("results/report/claims.json").read_text())["claims"]["vm3ac_table1_mean_z"]
     assert claim["verdict"] == "not testable at this budget" and claim["largest_relative_gap"] is None
+
+
+def test_the_page_states_a_per_task_budget_as_its_range():
+    """The evidence profile budgets each task (50,000 to 200,000 steps): the page's first line
+    gives that range, not the profile's placeholder, which no run uses."""
+    params = yaml.safe_load((ROOT / "evidence/params.yaml").read_text())
+    steps = sorted({t["env_steps"] for t in params["profiles"]["evidence"]["tasks"].values()})
+    assert len(steps) > 1
+    assert report.budget(params)["used"] == f"3 seeds x {steps[0]:,} to {steps[-1]:,} (per task) env steps, 20 evaluation episodes"
+    smoke = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert report.budget({**smoke, "profile": "smoke"})["used"].startswith(f"{smoke['profiles']['smoke']['seeds']} seeds x 1,500 env steps")

@@ -94,8 +94,10 @@ def budget(params: dict) -> dict:
     name = params["profile"]
     used, paper = params["profiles"][name], params["profiles"][PAPER_PROFILE]
 
-    def text(p: dict) -> str:
-        return f"{p['seeds']} seeds x {p['env_steps']:,} env steps, {p['eval_episodes']} evaluation episodes"
+    def text(p: dict) -> str:  # a profile with budgets per task (the evidence's) gives their range
+        steps = sorted({p["env_steps"], *(t.get("env_steps", p["env_steps"]) for t in (p.get("tasks") or {}).values())})
+        span = f"{steps[0]:,}" if len(steps) == 1 else f"{steps[0]:,} to {steps[-1]:,} (per task)"
+        return f"{p['seeds']} seeds x {span} env steps, {p['eval_episodes']} evaluation episodes"
 
     return {"profile": name, "reduced": name != PAPER_PROFILE, "used": text(used), "paper": text(paper)}
 
