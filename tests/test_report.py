@@ -133,3 +133,19 @@ def test_the_page_states_a_per_task_budget_as_its_range():
     assert report.budget(params)["used"] == f"3 seeds x {steps[0]:,} to {steps[-1]:,} (per task) env steps, 20 evaluation episodes"
     smoke = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert report.budget({**smoke, "profile": "smoke"})["used"].startswith(f"{smoke['profiles']['smoke']['seeds']} seeds x 1,500 env steps")
+
+
+def test_the_page_shows_every_evidence_run_with_the_checks_that_read_it(monkeypatch):
+    """Runs without a check (no independent curve exists, e.g. cooperative navigation) are
+    evidence too: the root's report lists every evidence run's evaluation and links its figures."""
+    monkeypatch.chdir(ROOT)
+    learning = report.read_evidence()
+    runs = {r["run"]: r for r in learning["runs"]}
+    assert set(runs) == set(json.loads((ROOT / "evidence/results/report/final_scores.json").read_text()))
+    assert runs["vm3ac-cooperative_navigation_n3"]["checks"] == ""
+    assert runs["iac_7seeds-iac_predator_prey"]["checks"] == "iac_official_7seeds"
+    assert runs["qmix-smac_3m_dense"]["win_rate"].count("[") == 1
+    assert "../../evidence/figures/harness/cn3_learners.png" in learning["figures"]
+    assert not any("/check_" in f for f in learning["figures"])
+    text = report.evidence_markdown(learning)
+    assert "| vm3ac-cooperative_navigation_n3 | 3 |" in text and "[cn3_learners](" in text

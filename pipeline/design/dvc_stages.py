@@ -214,7 +214,9 @@ def report_stage(params: dict, stages: dict) -> dict:
             *source_files("pipeline.stages.report"),
             "benchmarks/measured/paper_cost.json",  # a claim's cost at its own budget
             # the root's report shows the evidence instance's learning checks and claims
-            *([] if evidence.is_instance() else [f"{evidence.FOLDER}/results/checks/checks.json", f"{evidence.FOLDER}/{report}/claims.json"]),
+            # and every evidence run's evaluation and figure
+            *([] if evidence.is_instance() else [f"{evidence.FOLDER}/results/checks/checks.json", f"{evidence.FOLDER}/{report}/claims.json",
+                                                  f"{evidence.FOLDER}/{report}/final_scores.json", f"{evidence.FOLDER}/figures"]),
         ],
         # profiles: the page sets the profile in use beside the papers'. Claims name algorithms and
         # tasks, but their settings never change a verdict (a renamed run changes final.csv).

@@ -48,6 +48,8 @@ from pipeline.statistics.final_scores import interval_estimates
 COSTS = Path("benchmarks/measured/paper_cost.json")  # relative to the repository
 CHECKS = evidence.FOLDER / "results" / "checks" / "checks.json"  # the evidence instance's learning checks
 EVIDENCE_CLAIMS = evidence.FOLDER / layout.REPORT / "claims.json"
+EVIDENCE_SCORES = evidence.FOLDER / layout.REPORT / "final_scores.json"  # every evidence run's evaluation
+EVIDENCE_FIGURES = evidence.FOLDER / layout.FIGURES  # its figures; check_*.png are the checks' own
 
 
 def report_settings(params: dict) -> dict:
@@ -200,9 +202,35 @@ def read_evidence() -> dict:
         except (OSError, ValueError):
             found[key] = None
     for name, check in (found["checks"] or {}).items():
-        figure = evidence.FOLDER / layout.FIGURES / "harness" / f"check_{name}.png"
+        figure = EVIDENCE_FIGURES / "harness" / f"check_{name}.png"
         check["figure"] = relative_to_page(figure) if figure.is_file() else None
+    found["runs"] = evidence_runs(found["checks"] or {})
+    found["figures"] = [relative_to_page(f) for f in sorted(EVIDENCE_FIGURES.glob("*/*.png")) if not f.name.startswith("check_")]
     return found
+
+
+def evidence_runs(checks: dict) -> list[dict]:
+    """Every evidence run's final evaluation (mean over seeds with its 95% interval), with the
+    curve checks that read it: runs without a check (no independent curve exists) are evidence
+    too, and the page shows them beside the checked ones."""
+    try:
+        scores = json.loads(EVIDENCE_SCORES.read_text())
+    except (OSError, ValueError):
+        return []
+    read_by = {}
+    for name, check in checks.items():
+        if check.get("run"):
+            read_by.setdefault(check["run"], []).append(name)
+    rows = []
+    for run, metrics in sorted(scores.items()):
+        shown = {
+            metric: f"{m['mean']:.3g} [{m['mean_ci95_low']:.3g}, {m['mean_ci95_high']:.3g}]"
+            for metric, m in metrics.items()
+        }
+        seeds = max(m["seeds"] for m in metrics.values())
+        rows.append({"run": run, "seeds": seeds, "return": shown.get("return", ""),
+                     "win_rate": shown.get("win_rate", ""), "checks": ", ".join(read_by.get(run, []))})  # fmt: skip
+    return rows
 
 
 def evidence_markdown(learning: dict) -> str:
@@ -217,6 +245,13 @@ def evidence_markdown(learning: dict) -> str:
     if claims:
         lines += ["", "Claims at the evidence budgets:", "", "| Claim | Verdict | Budget |", "|---|---|---|"]
         lines += [f"| `{cid}` | {c['verdict']} | {_md(c.get('budget'))} |" for cid, c in claims.items()]
+    if learning.get("runs"):
+        lines += ["", "Every evidence run's final evaluation (deterministic episodes; mean over seeds [95% CI]), "
+                  "with the curve checks that read it:", "",
+                  "| Run | Seeds | Return | Win rate | Checks |", "|---|---|---|---|---|"]  # fmt: skip
+        lines += [f"| {r['run']} | {r['seeds']} | {r['return']} | {r['win_rate']} | {r['checks']} |" for r in learning["runs"]]
+    if learning.get("figures"):
+        lines += ["", "Figures of the evidence instance: " + ", ".join(f"[{Path(f).stem}]({f})" for f in learning["figures"])]
     return "\n".join(lines) + "\n"
 
 
