@@ -210,7 +210,7 @@ def read_evidence() -> dict:
 
 
 def evidence_runs(checks: dict) -> list[dict]:
-    """Every evidence run's final evaluation (mean over seeds with its 95% interval), with the
+    """Every evidence run's final evaluation (mean over seeds, 95% bootstrap interval), with the
     curve checks that read it: runs without a check (no independent curve exists) are evidence
     too, and the page shows them beside the checked ones."""
     try:
@@ -246,7 +246,7 @@ def evidence_markdown(learning: dict) -> str:
         lines += ["", "Claims at the evidence budgets:", "", "| Claim | Verdict | Budget |", "|---|---|---|"]
         lines += [f"| `{cid}` | {c['verdict']} | {_md(c.get('budget'))} |" for cid, c in claims.items()]
     if learning.get("runs"):
-        lines += ["", "Every evidence run's final evaluation (deterministic episodes; mean over seeds [95% CI]), "
+        lines += ["", "Every evidence run's final evaluation (deterministic episodes; mean over seeds [95% percentile-bootstrap interval]), "
                   "with the curve checks that read it:", "",
                   "| Run | Seeds | Return | Win rate | Checks |", "|---|---|---|---|---|"]  # fmt: skip
         lines += [f"| {r['run']} | {r['seeds']} | {r['return']} | {r['win_rate']} | {r['checks']} |" for r in learning["runs"]]
