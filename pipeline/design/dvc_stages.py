@@ -151,7 +151,9 @@ def pipeline_yaml(params: dict, runs: dict) -> dict:
                 *([LEVELS] if draws_levels(figure) else []),  # fixed policies' returns, drawn as scale
                 *source_files("pipeline.stages.figures"),
             ],
-            "params": [f"figures.{name}", "figure_style", *NOTED_BUDGET],
+            # the levels' task settings: a level measured on others stops the stage (design/task_levels.py)
+            "params": [f"figures.{name}", "figure_style", *NOTED_BUDGET,
+                       *(dict.fromkeys(f"tasks.{p['task']}" for p in figure["panels"].values()) if draws_levels(figure) else [])],
             "outs": in_git(layout.figure_files({name: figure})),
         }
     for name, table in params.get("tables", {}).items():
