@@ -144,16 +144,17 @@ def pipeline_yaml(params: dict, runs: dict) -> dict:
     }
     for name, figure in params.get("figures", {}).items():
         drawn = dict.fromkeys(run_of(c["algorithm"], p["task"]) for p in figure["panels"].values() for c in figure["curves"].values())
+        levels = draws_levels(figure)
         stages[f"figure-{name}"] = {
             "cmd": f"python -m pipeline.stages.figures {name}",
             "deps": [
                 *(f"{layout.run_dir(run).as_posix()}/curves.csv" for run in drawn),
-                *([LEVELS] if draws_levels(figure) else []),  # fixed policies' returns, drawn as scale
+                *([LEVELS] if levels else []),  # fixed policies' returns, drawn as scale
                 *source_files("pipeline.stages.figures"),
             ],
             # the levels' task settings: a level measured on others stops the stage (design/task_levels.py)
             "params": [f"figures.{name}", "figure_style", *NOTED_BUDGET,
-                       *(dict.fromkeys(f"tasks.{p['task']}" for p in figure["panels"].values()) if draws_levels(figure) else [])],
+                       *(dict.fromkeys(f"tasks.{p['task']}" for p in figure["panels"].values()) if levels else [])],
             "outs": in_git(layout.figure_files({name: figure})),
         }
     for name, table in params.get("tables", {}).items():

@@ -211,8 +211,8 @@ def read_evidence() -> dict:
 
 def evidence_runs(checks: dict) -> list[dict]:
     """Every evidence run's final evaluation (mean over seeds, 95% bootstrap interval), with the
-    curve checks that read it: runs without a check (no independent curve exists) are evidence
-    too, and the page shows them beside the checked ones."""
+    checks that read it: runs without a check (a claim's or a figure's, or one no independent
+    curve exists for) are evidence too, and the page shows them beside the checked ones."""
     try:
         scores = json.loads(EVIDENCE_SCORES.read_text())
     except (OSError, ValueError):
@@ -247,7 +247,7 @@ def evidence_markdown(learning: dict) -> str:
         lines += [f"| `{cid}` | {c['verdict']} | {_md(c.get('budget'))} |" for cid, c in claims.items()]
     if learning.get("runs"):
         lines += ["", "Every evidence run's final evaluation (deterministic episodes; mean over seeds [95% percentile-bootstrap interval]), "
-                  "with the curve checks that read it:", "",
+                  "with the checks that read it:", "",
                   "| Run | Seeds | Return | Win rate | Checks |", "|---|---|---|---|---|"]  # fmt: skip
         lines += [f"| {r['run']} | {r['seeds']} | {r['return']} | {r['win_rate']} | {r['checks']} |" for r in learning["runs"]]
     if learning.get("figures"):
